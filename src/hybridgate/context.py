@@ -1,0 +1,61 @@
+"""Per-request context, passed explicitly through every provider and wrapper call.
+
+It carries who is asking (app), what for (feature, route, data classes) and collects what
+happened (one ``Attempt`` per upstream call), so usage records, response headers and the
+egress ledger are written from one place without any global state.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+__all__ = ["Attempt", "RequestContext", "new_request_id"]
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex[:24]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One call to one provider."""
+
+    provider: str
+    model: str | None
+    in_house: bool
+    started: float = field(default_factory=time.monotonic)
+    elapsed_ms: float | None = None
+    error: str | None = None  # error code, None on success
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def finish(self, error: str | None = None) -> None:
+        self.elapsed_ms = (time.monotonic() - self.started) * 1000.0
+        self.error = error
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str = field(default_factory=new_request_id)
+    app: str = ""
+    feature: str = ""
+    route: str = ""
+    policy_version: str = ""
+    data_classes: frozenset[str] = frozenset()
+    deadline: float | None = None  # time.monotonic() value after which no new attempt starts
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def served_by(self) -> Attempt | None:
+        """The attempt whose answer was returned (the last successful one)."""
+        for a in reversed(self.attempts):
+            if a.error is None and a.elapsed_ms is not None:
+                return a
+        return None
+
+    def remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return self.deadline - time.monotonic()

@@ -1,0 +1,184 @@
+"""One pooled aiohttp session per provider, plus an SSE reader.
+
+aiohttp was chosen by measurement (BENCHMARKS.md): on this machine an httpx.AsyncClient
+pass-through lost most of its throughput at 32 connections, aiohttp did not.
+
+Transport failures are translated here (they look the same for every vendor):
+connection refused/reset -> ProviderUnavailable, timeouts -> ProviderTimeout.
+HTTP status translation stays in each vendor's file (``raise_for_status`` callbacks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import aiohttp
+import orjson
+
+from ..config import ProviderConfig
+from ..errors import ProviderBadOutput, ProviderTimeout, ProviderUnavailable
+
+__all__ = ["HttpClient", "SSEEvent", "iter_sse", "parse_retry_after"]
+
+StatusHandler = Callable[[int, "aiohttp.typedefs.LooseHeaders", bytes], NoReturn]
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str | None
+    data: str
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return max(float(ra), 0.0)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        from datetime import datetime, timezone
+
+        try:
+            when = parsedate_to_datetime(ra)
+        except (TypeError, ValueError):
+            return None
+        return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+class HttpClient:
+    """A lazily created ``aiohttp.ClientSession`` bound to one provider's base URL."""
+
+    def __init__(self, provider: str, config: ProviderConfig, base_url: str, headers: dict[str, str]) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"content-type": "application/json", **headers, **config.headers}
+        self.timeouts = config.timeout
+        self.max_connections = config.max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self.headers,
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                skip_auto_headers=("User-Agent",),
+                auto_decompress=True,
+            )
+        return self._session
+
+    def _timeout(self, budget: float | None) -> aiohttp.ClientTimeout:
+        total = self.timeouts.total if budget is None else max(min(self.timeouts.total, budget), 0.001)
+        return aiohttp.ClientTimeout(total=total, sock_connect=self.timeouts.connect, sock_read=self.timeouts.read)
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        on_error: StatusHandler,
+        body: Any = None,
+        *,
+        params: dict[str, str] | None = None,
+        budget: float | None = None,
+    ) -> tuple[Any, Any]:
+        """Send ``body`` (orjson-encoded) and return (parsed JSON, response headers)."""
+        data = orjson.dumps(body) if body is not None else None
+        try:
+            async with self._get_session().request(
+                method, self.base_url + path, data=data, params=params, timeout=self._timeout(budget)
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    on_error(resp.status, resp.headers, raw)
+                try:
+                    return orjson.loads(raw), resp.headers
+                except orjson.JSONDecodeError:
+                    raise ProviderBadOutput(
+                        f"{self.provider}: upstream sent a response that is not JSON ({len(raw)} bytes)",
+                        provider=self.provider, upstream_status=resp.status,
+                    ) from None
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderTimeout(f"{self.provider}: upstream timed out", provider=self.provider) from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderUnavailable(
+                f"{self.provider}: cannot reach upstream ({type(exc).__name__})", provider=self.provider
+            ) from exc
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        on_error: StatusHandler,
+        body: Any,
+        *,
+        params: dict[str, str] | None = None,
+        budget: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST ``body`` and yield the open response (status already checked)."""
+        try:
+            timeout = self._timeout(budget)
+            # a stream may legitimately last longer than one request; stalls are caught by sock_read
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read)
+            async with self._get_session().post(
+                self.base_url + path, data=orjson.dumps(body), params=params, timeout=timeout
+            ) as resp:
+                if resp.status >= 400:
+                    on_error(resp.status, resp.headers, await resp.read())
+                yield resp
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderTimeout(f"{self.provider}: upstream stream timed out or stalled", provider=self.provider) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise ProviderUnavailable(f"{self.provider}: stream cut by upstream", provider=self.provider) from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderUnavailable(
+                f"{self.provider}: cannot reach upstream ({type(exc).__name__})", provider=self.provider
+            ) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+
+async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+    """Parse a text/event-stream body into events (``event:`` name and joined ``data:`` lines)."""
+    event: str | None = None
+    data: list[str] = []
+    async for raw in resp.content:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data:
+                yield SSEEvent(event, "\n".join(data))
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            event = value
+    if data:
+        yield SSEEvent(event, "\n".join(data))
+
+
+def loads_event(provider: str, data: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise ProviderBadOutput(f"{provider}: upstream stream event is not JSON", provider=provider) from None

@@ -1,0 +1,278 @@
+"""Anthropic Messages API (plain and named-event SSE), mapped from and back to the OpenAI shapes.
+
+Mapping, OpenAI -> Anthropic:
+  system/developer -> ``system``;  tool_calls -> ``tool_use`` blocks;  tool messages ->
+  ``tool_result`` blocks in a user turn;  image_url -> ``image`` blocks (base64 or url source);
+  max_(completion_)tokens -> ``max_tokens`` (required there; default from options);
+  stop -> ``stop_sequences``;  tools -> ``{name, description, input_schema}``;
+  tool_choice auto/required/none/{function} -> auto/any/none/tool.
+  ``response_format`` has no direct equivalent in the Messages API: JSON is asked for in the
+  system prompt (and the schema, if given, is spelled out there).
+Back: text blocks -> content, tool_use -> tool_calls, stop_reason -> finish_reason, usage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
+
+import orjson
+from pydantic import BaseModel
+
+from ..context import RequestContext
+from ..errors import (
+    InvalidRequest,
+    ProviderAuthError,
+    ProviderBadOutput,
+    ProviderError,
+    ProviderInvalidRequest,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    UnsupportedCapability,
+)
+from ._http import HttpClient, iter_sse, loads_event, parse_retry_after
+from .base import BaseProvider, Capability
+
+__all__ = ["AnthropicProvider", "from_anthropic_response", "to_anthropic_request"]
+
+_STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
+         "refusal": "content_filter", "pause_turn": "stop", "model_context_window_exceeded": "length"}
+
+
+def translate_anthropic_error(provider: str, status: int, headers: Any, body: bytes) -> NoReturn:
+    message, etype = f"HTTP {status}", ""
+    try:
+        err = orjson.loads(body).get("error") or {}
+        message, etype = str(err.get("message") or message), str(err.get("type") or "")
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    text = f"{provider}: {message}"
+    kw = {"provider": provider, "upstream_status": status}
+    if status in (401, 402, 403) or etype in ("authentication_error", "permission_error", "billing_error"):
+        raise ProviderAuthError(text, **kw)
+    if status == 429:
+        raise ProviderRateLimited(text, retry_after=parse_retry_after(headers), **kw)
+    if status in (408, 504) or etype == "timeout_error":
+        raise ProviderTimeout(text, **kw)
+    if status in (400, 404, 413, 422):
+        raise ProviderInvalidRequest(text, **kw)
+    if status >= 500:  # 500 api_error, 529 overloaded_error
+        raise ProviderUnavailable(text, **kw)
+    raise ProviderError(text, **kw)
+
+
+class _Options(BaseModel):
+    model_config = {"extra": "forbid"}
+    default_max_tokens: int = 4096
+    version: str = "2023-06-01"
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content or () if p.get("type") == "text")
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    out = []
+    for p in content:
+        kind = p.get("type")
+        if kind == "text":
+            out.append({"type": "text", "text": p.get("text", "")})
+        elif kind == "image_url":
+            url = (p.get("image_url") or {}).get("url", "")
+            if url.startswith("data:"):
+                header, _, data = url.partition(",")
+                media = header[5:].split(";")[0] or "image/png"
+                out.append({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}})
+            else:
+                out.append({"type": "image", "source": {"type": "url", "url": url}})
+        else:
+            raise InvalidRequest(f"message part type {kind!r} is not supported by Anthropic", param="messages")
+    return out
+
+
+def to_anthropic_request(body: dict[str, Any], default_max_tokens: int = 4096) -> dict[str, Any]:
+    if (body.get("n") or 1) > 1:
+        raise UnsupportedCapability("Anthropic returns one choice per request (n must be 1)", param="n")
+    system: list[str] = []
+    messages: list[dict[str, Any]] = []
+
+    def push(role: str, blocks: list[dict[str, Any]]) -> None:
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)
+        else:
+            messages.append({"role": role, "content": blocks})
+
+    for m in body.get("messages", []):
+        role = m.get("role")
+        if role in ("system", "developer"):
+            system.append(_text_of(m.get("content")))
+        elif role == "user":
+            push("user", _blocks(m.get("content")))
+        elif role == "assistant":
+            blocks = _blocks(m.get("content"))
+            for tc in m.get("tool_calls") or ():
+                fn = tc.get("function", {})
+                try:
+                    args = orjson.loads(fn.get("arguments") or "{}")
+                except orjson.JSONDecodeError:
+                    raise InvalidRequest("tool_calls[].function.arguments is not JSON", param="messages") from None
+                blocks.append({"type": "tool_use", "id": tc.get("id"), "name": fn.get("name"), "input": args})
+            push("assistant", blocks)
+        elif role == "tool":
+            push("user", [{"type": "tool_result", "tool_use_id": m.get("tool_call_id"),
+                           "content": _text_of(m.get("content"))}])
+        else:
+            raise InvalidRequest(f"message role {role!r} is not supported by Anthropic", param="messages")
+
+    rf = body.get("response_format") or {}
+    if rf.get("type") == "json_object":
+        system.append("Respond with one JSON object and nothing else.")
+    elif rf.get("type") == "json_schema":
+        schema = orjson.dumps((rf.get("json_schema") or {}).get("schema", {})).decode()
+        system.append(f"Respond with one JSON object that validates against this JSON Schema, and nothing else: {schema}")
+
+    out: dict[str, Any] = {
+        "model": body["model"],
+        "messages": messages,
+        "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens,
+    }
+    if system:
+        out["system"] = "\n\n".join(s for s in system if s)
+    if body.get("temperature") is not None:
+        out["temperature"] = min(float(body["temperature"]), 1.0)  # Anthropic's range is [0, 1]
+    if body.get("top_p") is not None:
+        out["top_p"] = body["top_p"]
+    stop = body.get("stop")
+    if stop:
+        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    tools = [t["function"] for t in body.get("tools") or () if t.get("type") == "function"]
+    if tools:
+        out["tools"] = [{"name": f["name"], "description": f.get("description", ""),
+                         "input_schema": f.get("parameters") or {"type": "object", "properties": {}}} for f in tools]
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if isinstance(choice, dict):
+            tc: dict[str, Any] = {"type": "tool", "name": choice.get("function", {}).get("name")}
+        else:
+            tc = {"type": {"required": "any", "none": "none"}.get(choice, "auto")}
+        if body.get("parallel_tool_calls") is False and tc["type"] != "none":
+            tc["disable_parallel_tool_use"] = True
+        out["tool_choice"] = tc
+    if body.get("user"):
+        out["metadata"] = {"user_id": str(body["user"])}
+    return out
+
+
+def _usage(u: dict[str, Any] | None) -> dict[str, int]:
+    u = u or {}
+    prompt = int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0) + int(
+        u.get("cache_read_input_tokens") or 0)
+    completion = int(u.get("output_tokens") or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def from_anthropic_response(data: dict[str, Any]) -> dict[str, Any]:
+    texts, calls = [], []
+    for block in data.get("content") or ():
+        if block.get("type") == "text":
+            texts.append(block.get("text", ""))
+        elif block.get("type") == "tool_use":
+            calls.append({"id": block.get("id"), "type": "function",
+                          "function": {"name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()}})
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
+    if calls:
+        message["tool_calls"] = calls
+    return {"id": data.get("id", "msg"), "object": "chat.completion", "created": int(time.time()),
+            "model": data.get("model", ""),
+            "choices": [{"index": 0, "message": message, "logprobs": None,
+                         "finish_reason": _STOP.get(data.get("stop_reason") or "end_turn", "stop")}],
+            "usage": _usage(data.get("usage"))}
+
+
+class AnthropicProvider(BaseProvider):
+    capabilities = frozenset({Capability.CHAT, Capability.STREAM, Capability.TOOLS, Capability.JSON_MODE,
+                              Capability.VISION})
+    default_base_url = "https://api.anthropic.com"
+    Options = _Options
+
+    def __init__(self, name, config) -> None:
+        super().__init__(name, config)
+        headers = {"anthropic-version": self.options.version}
+        if config.api_key is not None:
+            headers["x-api-key"] = config.api_key.get_secret_value()
+        self.http = HttpClient(name, config, config.base_url or self.default_base_url, headers)
+
+    def _on_error(self, status: int, headers: Any, body: bytes) -> NoReturn:
+        translate_anthropic_error(self.name, status, headers, body)
+
+    async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        req = to_anthropic_request(body, self.options.default_max_tokens)
+        data, _ = await self.http.request_json("POST", "/v1/messages", self._on_error, req, budget=ctx.remaining())
+        if not isinstance(data, dict) or data.get("type") != "message":
+            raise ProviderBadOutput(f"{self.name}: response is not a message", provider=self.name)
+        return from_anthropic_response(data)
+
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        req = {**to_anthropic_request(body, self.options.default_max_tokens), "stream": True}
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        cid, created, model = "", int(time.time()), body["model"]
+        usage: dict[str, Any] = {}
+        tool_index: dict[int, int] = {}  # anthropic block index -> openai tool_calls index
+        stopped = False
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+        async with self.http.stream("/v1/messages", self._on_error, req, budget=ctx.remaining()) as resp:
+            async for ev in iter_sse(resp):
+                data = loads_event(self.name, ev.data)
+                kind = data.get("type") or ev.event
+                if kind == "message_start":
+                    msg = data.get("message") or {}
+                    cid, model = msg.get("id", "msg"), msg.get("model") or model
+                    usage.update(msg.get("usage") or {})
+                    yield chunk({"role": "assistant", "content": ""})
+                elif kind == "content_block_start":
+                    block = data.get("content_block") or {}
+                    if block.get("type") == "tool_use":
+                        idx = tool_index.setdefault(data.get("index", 0), len(tool_index))
+                        yield chunk({"tool_calls": [{"index": idx, "id": block.get("id"), "type": "function",
+                                                     "function": {"name": block.get("name"), "arguments": ""}}]})
+                    elif block.get("type") == "text" and block.get("text"):
+                        yield chunk({"content": block["text"]})
+                elif kind == "content_block_delta":
+                    delta = data.get("delta") or {}
+                    if delta.get("type") == "text_delta":
+                        yield chunk({"content": delta.get("text", "")})
+                    elif delta.get("type") == "input_json_delta":
+                        idx = tool_index.get(data.get("index", 0), 0)
+                        yield chunk({"tool_calls": [{"index": idx, "function": {"arguments": delta.get("partial_json", "")}}]})
+                elif kind == "message_delta":
+                    usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+                    reason = (data.get("delta") or {}).get("stop_reason")
+                    if reason:
+                        yield chunk({}, _STOP.get(reason, "stop"))
+                elif kind == "message_stop":
+                    stopped = True
+                    break
+                elif kind == "error":
+                    err = data.get("error") or {}
+                    raise ProviderUnavailable(f"{self.name}: error mid-stream: {err.get('type')}: "
+                                              f"{err.get('message', '')}", provider=self.name)
+        if not stopped:
+            raise ProviderUnavailable(f"{self.name}: stream ended without message_stop (cut)", provider=self.name)
+        if include_usage:
+            yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                   "choices": [], "usage": _usage(usage)}
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,44 @@
+"""Self-hosted servers that speak the OpenAI format: vLLM, llama.cpp server, Ollama, TGI.
+
+This is how an in-house Llama is reached. The wire format is OpenAI's; the differences
+are defaults: in-house by default, the key is optional, there is no moderation endpoint,
+and vision is off unless the ``vision`` option says the served model has it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..errors import ConfigError
+from .base import Capability
+from .openai import OpenAIProvider
+
+__all__ = ["OpenAICompatibleProvider"]
+
+
+class _Options(BaseModel):
+    model_config = {"extra": "forbid"}
+    vision: bool = False
+    embeddings: bool = True
+
+
+class OpenAICompatibleProvider(OpenAIProvider):
+    default_in_house = True
+    Options = _Options
+
+    def __init__(self, name, config) -> None:
+        if not config.base_url:
+            raise ConfigError(f"providers.{name}.base_url: required for an openai_compatible provider "
+                              "(e.g. http://127.0.0.1:8000/v1 for vLLM, http://127.0.0.1:11434/v1 for Ollama)")
+        super().__init__(name, config)
+        caps = {Capability.CHAT, Capability.STREAM, Capability.TOOLS, Capability.JSON_MODE}
+        if self.options.vision:
+            caps.add(Capability.VISION)
+        if self.options.embeddings:
+            caps.add(Capability.EMBEDDINGS)
+        self.capabilities = frozenset(caps)
+
+    async def moderate(self, body: dict[str, Any], ctx) -> dict[str, Any]:
+        raise self._unsupported("moderations (use the moderation feature's LLM moderator instead)")
