@@ -98,7 +98,12 @@ class MiniLM:
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """L2-normalised mean-pooled embeddings, shape (len(texts), 384), float32."""
+        return self.encode_with_counts(texts, batch_size)[0]
+
+    def encode_with_counts(self, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, int]:
+        """Embeddings and the number of (non-padding) tokens the model read."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        tokens = 0
         # sort by length so padding is small within a batch
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), batch_size):
@@ -107,8 +112,9 @@ class MiniLM:
                 enc = self.tokenizer.encode_batch([texts[i] for i in idx])
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.float32)
+            tokens += int(mask.sum())
             out[idx] = self._forward(ids, mask)
-        return out
+        return out, tokens
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         w = self._w

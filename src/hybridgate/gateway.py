@@ -1,0 +1,116 @@
+"""Gateway: builds providers and routes from config; the one entry point for library use.
+
+    async with Gateway.from_config("hybridgate.yaml") as gw:
+        reply = await gw.chat({"model": "default", "messages": [{"role": "user", "content": "hi"}]})
+
+Every call takes an optional ``RequestContext`` (the HTTP server passes one per request with
+the calling app); library callers may omit it and act as a trusted in-process caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from .auth import App, AppRegistry
+from .config import Config, load_config
+from .context import RequestContext
+from .errors import ModelNotFound, NotConfigured
+from .providers import Provider, build_provider
+from .routing import Route, build_routes, call_with_fallback, stream_with_fallback
+
+__all__ = ["Gateway"]
+
+_HINT = {
+    "chat": "configure a chat route: set OPENAI_API_KEY, GEMINI_API_KEY or ANTHROPIC_API_KEY, or "
+            "HYBRIDGATE_LLAMA_URL for a self-hosted OpenAI-compatible server, or pass --config FILE",
+    "embeddings": "configure an embeddings route (the embedded default uses the in-house all-minilm-l6-v2)",
+    "moderation": "configure a moderation route (the embedded default uses the in-house hybridgate-moderation)",
+}
+
+
+class Gateway:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.providers: dict[str, Provider] = {n: build_provider(n, pc) for n, pc in config.providers.items()}
+        self.routes: dict[str, Route] = build_routes(config, self.providers)
+        self.apps = AppRegistry(config.apps)
+        self.policy_version = config.version_hash
+        self._defaults = {}
+        for cap in {r.capability for r in self.routes.values()}:
+            of_cap = [r for r in self.routes.values() if r.capability == cap]
+            marked = [r for r in of_cap if r.default]
+            self._defaults[cap] = marked[0] if marked else (of_cap[0] if len(of_cap) == 1 else None)
+
+    @classmethod
+    def from_config(cls, config: Config | str | Path | None = None) -> Gateway:
+        if not isinstance(config, Config):
+            config = load_config(config)
+        return cls(config)
+
+    async def __aenter__(self) -> Gateway:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for p in self.providers.values():
+            await p.aclose()
+
+    # ------------------------------------------------------------------ resolution
+
+    def resolve(self, capability: str, model: str | None, app: App | None = None) -> Route:
+        """The route for ``model`` (a public route name), or the capability's default route."""
+        if model:
+            route = self.routes.get(model)
+            if route is None or route.capability != capability:
+                known = sorted(n for n, r in self.routes.items() if r.capability == capability
+                               and (app is None or app.allows_model(n)))
+                raise ModelNotFound(f"model {model!r} does not exist for {capability}; available: {known}",
+                                    param="model")
+        else:
+            route = self._defaults.get(capability)
+            if route is None:
+                raise NotConfigured(f"no default {capability} route: {_HINT.get(capability, 'configure one')}")
+        if app is not None:
+            app.check_model(route.name)
+        return route
+
+    def _prepare(self, capability: str, body: dict[str, Any], ctx: RequestContext | None,
+                 app: App | None) -> tuple[Route, RequestContext]:
+        ctx = ctx or RequestContext()
+        if app is not None:
+            app.check_feature(capability)
+            ctx.app = app.name
+        route = self.resolve(capability, body.get("model"), app)
+        ctx.feature = ctx.feature or capability
+        ctx.route = route.name
+        ctx.policy_version = self.policy_version
+        return route, ctx
+
+    # ------------------------------------------------------------------- the calls
+
+    async def chat(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
+        route, ctx = self._prepare("chat", body, ctx, app)
+        return await call_with_fallback(route.candidates, "chat", body, ctx)
+
+    async def stream_chat(self, body: dict[str, Any], ctx: RequestContext | None = None,
+                          app: App | None = None) -> AsyncIterator[dict[str, Any]]:
+        route, ctx = self._prepare("chat", body, ctx, app)
+        async for chunk in stream_with_fallback(route.candidates, body, ctx):
+            yield chunk
+
+    async def embed(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
+        route, ctx = self._prepare("embeddings", body, ctx, app)
+        return await call_with_fallback(route.candidates, "embed", body, ctx)
+
+    async def moderate(self, body: dict[str, Any], ctx: RequestContext | None = None,
+                       app: App | None = None) -> dict:
+        route, ctx = self._prepare("moderation", body, ctx, app)
+        return await call_with_fallback(route.candidates, "moderate", body, ctx)
+
+    def models_for(self, app: App | None = None) -> list[Route]:
+        """Public routes an app may call (what ``/v1/models`` lists)."""
+        return [r for n, r in self.routes.items() if app is None or app.allows_model(n)]

@@ -1,0 +1,98 @@
+"""Shared fixtures: vendor emulators and a real gateway server on loopback ports.
+
+Nothing here touches the network beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+APP_KEY = "test-app-key-123456"
+
+
+@pytest.fixture
+def emulator() -> Iterator[Callable[..., Any]]:
+    """Factory: ``emu = emulator("openai", faults="...")`` -> a started EmulatorThread."""
+    from hybridgate.emulators import EmulatorThread
+
+    started: list[EmulatorThread] = []
+
+    def make(vendor: str, faults: str = "", seed: int = 0) -> EmulatorThread:
+        emu = EmulatorThread(vendor, faults=faults, seed=seed).start()
+        started.append(emu)
+        return emu
+
+    yield make
+    for emu in started:
+        emu.stop()
+
+
+class ServerThread:
+    """uvicorn serving a gateway app from a background thread on a free port."""
+
+    def __init__(self, asgi: Any) -> None:
+        import uvicorn
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.asgi = asgi
+        self.server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False, lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("gateway server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def gateway_server() -> Iterator[Callable[..., ServerThread]]:
+    """Factory: ``srv = gateway_server(config_dict_or_Config)`` -> a started gateway on loopback."""
+    from hybridgate.config import Config, parse_config
+    from hybridgate.server.app import create_app
+
+    started: list[ServerThread] = []
+
+    def make(config: dict | Config, **kw: Any) -> ServerThread:
+        cfg = config if isinstance(config, Config) else parse_config(config, source="<test>")
+        srv = ServerThread(create_app(cfg, access_log=False, **kw)).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+def partner_config(emulators: dict[str, Any], routes: dict[str, Any] | None = None, **extra: Any) -> dict:
+    """A config with one provider per emulator (named after its vendor) and one app."""
+    providers = {v: {"type": v, "base_url": e.url, "api_key": f"{v}-secret-key", "timeout": {"read": 5, "total": 10}}
+                 for v, e in emulators.items()}
+    default_models = {"openai": "gpt-4o-mini", "gemini": "gemini-2.5-flash", "anthropic": "claude-sonnet-4-5"}
+    if routes is None:
+        routes = {f"{v}-chat": {"capability": "chat", "targets": [f"{v}:{default_models[v]}"]} for v in emulators}
+    return {"providers": providers, "routes": routes, "apps": {"test": {"key": APP_KEY}}, **extra}
