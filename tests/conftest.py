@@ -92,7 +92,7 @@ def partner_config(emulators: dict[str, Any], routes: dict[str, Any] | None = No
     """A config with one provider per emulator (named after its vendor) and one app."""
     providers = {v: {"type": v, "base_url": e.url, "api_key": f"{v}-secret-key", "timeout": {"read": 5, "total": 10}}
                  for v, e in emulators.items()}
-    default_models = {"openai": "gpt-4o-mini", "gemini": "gemini-2.5-flash", "anthropic": "claude-sonnet-4-5"}
+    default_models = {"openai": "gpt-4o-mini", "gemini": "gemini-2.5-flash", "anthropic": "claude-sonnet-4-6"}
     if routes is None:
         routes = {f"{v}-chat": {"capability": "chat", "targets": [f"{v}:{default_models[v]}"]} for v in emulators}
     return {"providers": providers, "routes": routes, "apps": {"test": {"key": APP_KEY}}, **extra}

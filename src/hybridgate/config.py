@@ -238,7 +238,7 @@ _PARTNERS = (
     # env var, provider name, type, default chat model, default embedding model
     ("OPENAI_API_KEY", "openai", "openai", "gpt-4o-mini", "text-embedding-3-small"),
     ("GEMINI_API_KEY", "gemini", "gemini", "gemini-2.5-flash", "gemini-embedding-001"),
-    ("ANTHROPIC_API_KEY", "anthropic", "anthropic", "claude-sonnet-4-5", None),
+    ("ANTHROPIC_API_KEY", "anthropic", "anthropic", "claude-sonnet-4-6", None),
 )
 
 

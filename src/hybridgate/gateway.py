@@ -81,11 +81,11 @@ class Gateway:
     def _prepare(self, capability: str, body: dict[str, Any], ctx: RequestContext | None,
                  app: App | None) -> tuple[Route, RequestContext]:
         ctx = ctx or RequestContext()
-        if app is not None:
-            app.check_feature(capability)
-            ctx.app = app.name
-        route = self.resolve(capability, body.get("model"), app)
         ctx.feature = ctx.feature or capability
+        if app is not None:
+            ctx.app = app.name
+            app.check_feature(capability)
+        route = self.resolve(capability, body.get("model"), app)
         ctx.route = route.name
         ctx.policy_version = self.policy_version
         return route, ctx

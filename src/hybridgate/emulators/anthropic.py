@@ -28,7 +28,7 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
 
 class AnthropicEmulator(EmulatorBase):
     vendor = "anthropic"
-    models = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
+    models = ("claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-7")
 
     def error_body(self, status: int, message: str) -> dict[str, Any]:
         return {"type": "error", "error": {"type": _TYPES.get(status, "api_error"), "message": message},

@@ -50,8 +50,9 @@ class GeminiEmulator(EmulatorBase):
         return web.Response(body=orjson.dumps(body), status=429, content_type="application/json")
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_post("/v1beta/models/{call}", self.dispatch)
-        app.router.add_get("/v1beta/models", self.list_models)
+        for version in ("v1beta", "v1"):  # the API serves both; SDK releases differ in their default
+            app.router.add_post(f"/{version}/models/{{call}}", self.dispatch)
+            app.router.add_get(f"/{version}/models", self.list_models)
 
     def _auth(self, request: web.Request) -> web.Response | None:
         if not (request.headers.get("x-goog-api-key") or request.query.get("key")
@@ -83,12 +84,14 @@ class GeminiEmulator(EmulatorBase):
         gen = body.get("generationConfig") or body.get("generation_config") or {}
         json_mode = (gen.get("responseMimeType") or gen.get("response_mime_type")) == "application/json"
         text = orjson.dumps({"echo": prompt}).decode() if json_mode else reply_text("gemini", prompt)
-        decls = [d for t in body.get("tools") or () for d in (t.get("functionDeclarations") or [])]
+        decls = [d for t in body.get("tools") or ()
+                 for d in (t.get("functionDeclarations") or t.get("function_declarations") or [])]
         mode = (((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode") or "AUTO")
         call = None
         if decls and not after_tool and mode != "NONE":
-            props = ((decls[0].get("parametersJsonSchema") or decls[0].get("parameters") or {})
-                     .get("properties") or {})
+            d0 = decls[0]
+            schema = d0.get("parametersJsonSchema") or d0.get("parameters_json_schema") or d0.get("parameters") or {}
+            props = schema.get("properties") or {}
             call = {"name": decls[0]["name"],
                     "args": {k: ("emulated" if str((v or {}).get("type", "")).lower() == "string" else 1)
                              for k, v in props.items()}}

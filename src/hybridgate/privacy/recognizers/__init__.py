@@ -1,0 +1,1 @@
+"""Recognizers used by :class:`hybridgate.privacy.pii.PIIDetector`: patterns + validators, lexicon, tagger."""
