@@ -68,6 +68,8 @@ class Gateway:
             if route is None or route.capability != capability:
                 known = sorted(n for n, r in self.routes.items() if r.capability == capability
                                and (app is None or app.allows_model(n)))
+                if not any(r.capability == capability for r in self.routes.values()):
+                    raise NotConfigured(f"no {capability} route is configured: {_HINT.get(capability, 'add one')}")
                 raise ModelNotFound(f"model {model!r} does not exist for {capability}; available: {known}",
                                     param="model")
         else:

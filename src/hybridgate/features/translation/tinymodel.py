@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def _convert(hf_dir: Path, out_dir: Path, copy_files: list[str], quantization: s
     from ctranslate2.converters import TransformersConverter
 
     converter = TransformersConverter(str(hf_dir), copy_files=copy_files)
-    return Path(converter.convert(str(out_dir), quantization=quantization, force=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MarianTokenizer: "Recommended: pip install sacremoses" — not used here
+        return Path(converter.convert(str(out_dir), quantization=quantization, force=True))
 
 
 def build_tiny_marian(
@@ -77,7 +80,8 @@ def build_tiny_marian(
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
     out = Path(out_dir)
-    with tempfile.TemporaryDirectory(prefix="tiny-marian-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tiny-marian-") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         work = Path(tmp)
         hf = work / "hf"
         hf.mkdir()
@@ -94,17 +98,13 @@ def build_tiny_marian(
         vocab["<pad>"] = len(vocab)
         (hf / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
 
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "Recommended: pip install sacremoses" — not needed here
-            tokenizer = MarianTokenizer(
-                source_spm=str(hf / "source.spm"),
-                target_spm=str(hf / "target.spm"),
-                vocab=str(hf / "vocab.json"),
-                source_lang="en",
-                target_lang="de",
-            )
+        tokenizer = MarianTokenizer(
+            source_spm=str(hf / "source.spm"),
+            target_spm=str(hf / "target.spm"),
+            vocab=str(hf / "vocab.json"),
+            source_lang="en",
+            target_lang="de",
+        )
         pad = vocab["<pad>"]
         config = MarianConfig(
             vocab_size=len(vocab),
