@@ -75,18 +75,18 @@ def test_cache_hits_and_key_dimensions(tmp_path: Path) -> None:
     mt = FakeMT()
     cache = TranslationCache(tmp_path / "c.db")
     pipe = TranslationPipeline(mt, provider="fake", model_version="v1", cache=cache)
-    first = run(pipe.translate(["hello @bob"], "de", source="en"))
-    second = run(pipe.translate(["hello @bob"], "de", source="en"))
+    first = run(pipe.translate(["hello there @bob"], "de", source="en"))
+    second = run(pipe.translate(["hello there @bob"], "de", source="en"))
     assert not first[0].cached and second[0].cached and second[0].translation == first[0].translation
     assert len(mt.calls) == 1
-    run(pipe.translate(["hello @bob"], "de", source="en", glossary={"hello": "hallo"}))
-    run(pipe.translate(["hello @bob"], "de", source="en", protected_terms=["hello"]))
-    run(pipe.translate(["hello @bob"], "de", source="en", extra="formality=formal"))
-    run(pipe.translate(["hello @bob"], "fr", source="en"))
-    run(pipe.translate(["hello @bob"], "de", source="en", use_cache=False))
+    run(pipe.translate(["hello there @bob"], "de", source="en", glossary={"there": "da"}))
+    run(pipe.translate(["hello there @bob"], "de", source="en", protected_terms=["there"]))
+    run(pipe.translate(["hello there @bob"], "de", source="en", extra="formality=formal"))
+    run(pipe.translate(["hello there @bob"], "fr", source="en"))
+    run(pipe.translate(["hello there @bob"], "de", source="en", use_cache=False))
     assert len(mt.calls) == 6
     other_version = TranslationPipeline(mt, provider="fake", model_version="v2", cache=cache)
-    assert not run(other_version.translate(["hello @bob"], "de", source="en"))[0].cached
+    assert not run(other_version.translate(["hello there @bob"], "de", source="en"))[0].cached
 
 
 def test_degraded_output_is_reported_and_not_cached(tmp_path: Path) -> None:

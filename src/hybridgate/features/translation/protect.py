@@ -93,7 +93,9 @@ _CASE_INSENSITIVE_KINDS = frozenset({"domain"})
 # Tolerant sentinel: 1–2 brackets of any kind (optionally backslash-escaped), spaces, any decimal digits.
 _OPEN = r"\\?[\[\(\{［（｛【〔〖⟦「『]"
 _CLOSE = r"\\?[\]\)\}］）｝】〕〗⟧」』]"
-_SENTINEL_RX = regex.compile(rf"(?P<open>{_OPEN}(?:\s*{_OPEN})?)\s*(?P<num>\d{{1,4}})\s*(?P<close>{_CLOSE}(?:\s*{_CLOSE})?)")
+_SENTINEL_RX = regex.compile(
+    rf"(?P<open>{_OPEN}(?:\s*{_OPEN})?)\s*(?P<num>\d{{1,4}})\s*(?P<close>{_CLOSE}(?:\s*{_CLOSE})?)"
+)
 _SQUARE = frozenset("[［【〔〖⟦")
 _SQUARE_CLOSE = frozenset("]］】〕〗⟧")
 _BARE_NUM_RX = regex.compile(r"(?<![\w.,\[\(\{])\d{1,4}(?![\w\]\)\}]|[.,]\d)")
