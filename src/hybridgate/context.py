@@ -7,15 +7,15 @@ egress ledger are written from one place without any global state.
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 
 __all__ = ["Attempt", "RequestContext", "new_request_id"]
 
 
 def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex[:24]
+    return "req_" + secrets.token_hex(12)
 
 
 @dataclass(slots=True)

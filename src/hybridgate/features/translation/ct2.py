@@ -64,6 +64,7 @@ class CT2Options:
     max_batch_size: int = 32
     max_input_length: int = 512
     max_decoding_length: int = 256
+    min_decoding_length: int = 1
     replace_unknowns: bool = True
     split_sentences: bool = True
     device: str = "cpu"
@@ -255,6 +256,7 @@ class CT2Model:
             beam_size=o.beam_size,
             max_input_length=o.max_input_length,
             max_decoding_length=o.max_decoding_length,
+            min_decoding_length=o.min_decoding_length,
             replace_unknowns=o.replace_unknowns,
         )
         out: list[str] = []

@@ -68,13 +68,18 @@ def build_tiny_marian(
     sentences: Sequence[str] = DEFAULT_SENTENCES,
     vocab_size: int = 96,
     d_model: int = 16,
+    layers: int = 1,
+    heads: int = 2,
+    ffn_dim: int | None = None,
+    pad_vocab_to: int | None = None,
     seed: int = 0,
     quantization: str | None = None,
 ) -> Path:
     """Write a tiny Marian (OPUS-MT layout) model converted for CTranslate2 to `out_dir`; return that path.
 
     The directory holds ``model.bin``, the CTranslate2 vocabulary, ``source.spm``, ``target.spm`` and
-    ``vocab.json`` — the files the in-house MT loader reads.
+    ``vocab.json`` — the files the in-house MT loader reads. For benchmarks, ``d_model=512, layers=6, heads=8,
+    ffn_dim=2048, pad_vocab_to=58101`` gives the shape (and so the compute cost) of an OPUS-MT model.
     """
     import torch
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
@@ -95,6 +100,8 @@ def build_tiny_marian(
         for piece in _pieces(src_model) + _pieces(tgt_model):
             if piece not in vocab and piece not in ("<s>", "<pad>"):
                 vocab[piece] = len(vocab)
+        while pad_vocab_to is not None and len(vocab) < pad_vocab_to - 1:
+            vocab[f"<filler{len(vocab)}>"] = len(vocab)
         vocab["<pad>"] = len(vocab)
         (hf / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
 
@@ -109,13 +116,13 @@ def build_tiny_marian(
         config = MarianConfig(
             vocab_size=len(vocab),
             d_model=d_model,
-            encoder_layers=1,
-            decoder_layers=1,
-            encoder_attention_heads=2,
-            decoder_attention_heads=2,
-            encoder_ffn_dim=2 * d_model,
-            decoder_ffn_dim=2 * d_model,
-            max_position_embeddings=256,
+            encoder_layers=layers,
+            decoder_layers=layers,
+            encoder_attention_heads=heads,
+            decoder_attention_heads=heads,
+            encoder_ffn_dim=ffn_dim or 2 * d_model,
+            decoder_ffn_dim=ffn_dim or 2 * d_model,
+            max_position_embeddings=512,
             pad_token_id=pad,
             eos_token_id=0,
             decoder_start_token_id=pad,

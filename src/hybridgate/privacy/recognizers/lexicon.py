@@ -18,6 +18,7 @@ FLAGS: dict[str, int] = {
     "NRP": 128,
     "COMMON": 256,
     "TITLE": 512,
+    "WORDNET": 1024,
 }
 FLAG_NAMES: tuple[tuple[str, int], ...] = tuple(FLAGS.items())
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -45,6 +46,10 @@ class Lexicon:
 
     def __len__(self) -> int:
         return len(self._words)
+
+    def words(self, has: int, lacks: int = 0) -> list[str]:
+        """Words having every bit of ``has`` and none of ``lacks`` (sorted)."""
+        return sorted(w for w, f in self._words.items() if f & has == has and not f & lacks)
 
     def without(self, drop: set[str]) -> Lexicon:
         """A copy with ``drop`` removed (used in training to simulate out-of-lexicon names)."""

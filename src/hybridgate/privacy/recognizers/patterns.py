@@ -109,6 +109,14 @@ def _trim_url(text: str, start: int, end: int) -> int:
     return end
 
 
+def _prefixes(s: str) -> Iterator[str]:
+    """``s``, then ``s`` cut back at each space or hyphen from the right (a greedy match may swallow a neighbour)."""
+    yield s
+    for i in range(len(s) - 1, 0, -1):
+        if s[i] in " -":
+            yield s[:i]
+
+
 def _cc_grouping_ok(s: str) -> bool:
     groups = re.split(r"[ -]", s)
     if len(groups) == 1:
@@ -161,14 +169,15 @@ def find_patterns(text: str) -> Iterator[Match]:
             yield m.start(), _trim_url(text, m.start(), m.end()), "URL", 0.8
     for m in _CC.finditer(text):
         s = m.group()
-        if luhn_ok(s) and _cc_grouping_ok(s) and len(set(digits(s))) > 2:
-            yield m.start(), m.end(), "CREDIT_CARD", 0.97
+        good = next((p for p in _prefixes(s) if luhn_ok(p) and _cc_grouping_ok(p) and len(set(digits(p))) > 2), None)
+        if good:
+            yield m.start(), m.start() + len(good), "CREDIT_CARD", 0.97
         elif re.search(r"(?i)card[^.\n]{0,25}$", text[max(0, m.start() - 30) : m.start()]) and _cc_grouping_ok(s):
             yield m.start(), m.end(), "CREDIT_CARD", 0.7
     for m in _IBAN.finditer(text):
-        s = m.group().rstrip(" -")
-        if iban_ok(s):
-            yield m.start(), m.start() + len(s), "IBAN_CODE", 0.99
+        good = next((p for p in _prefixes(m.group()) if iban_ok(p)), None)
+        if good:
+            yield m.start(), m.start() + len(good), "IBAN_CODE", 0.99
     for m in _SSN.finditer(text):
         if ssn_ok(m.group()):
             sep = m.group(2)

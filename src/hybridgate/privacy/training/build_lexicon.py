@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -96,7 +97,30 @@ def build() -> dict[str, int]:
 
     add(lorem.Provider.word_list, "COMMON")
     add(COMMON_WORDS, "COMMON")
+    names = FLAGS["FIRST"] | FLAGS["LAST"] | FLAGS["PLACE"] | FLAGS["COUNTRY"]
+    for w in COMMON_WORDS:  # function words are never names here ("the" is a surname in some locale lists)
+        if w in lex:
+            lex[w] &= ~names
+    lookup_forms, index_words = _wordnet_words()
+    add(lookup_forms, "WORDNET", split=False)
+    add((w for w in index_words if not lex.get(w, 0) & names), "WORDNET", split=False)
     return lex
+
+
+def _wordnet_words() -> tuple[list[str], list[str]]:
+    """English word forms from spaCy's lookup tables (``spacy-lookups-data``, MIT; derived from WordNet 3.0).
+
+    Inflected forms and their lemmas from the lemma lookup, and WordNet lemmas (the index is lower-cased, so it
+    holds proper nouns too: the caller only flags index words that are not already names or places).
+    """
+    import importlib.resources as res
+
+    base = res.files("spacy_lookups_data") / "data"
+    lookup = json.loads(gzip.decompress((base / "en_lemma_lookup.json.gz").read_bytes()))
+    index = json.loads(gzip.decompress((base / "en_lemma_index.json.gz").read_bytes()))
+    forms = [w for pair in lookup.items() for w in pair if w.isalpha() and w.islower()]
+    lemmas = [w for words in index.values() for w in words if w.isalpha() and w.islower()]
+    return forms, lemmas
 
 
 def main() -> None:

@@ -62,13 +62,39 @@ def to_example(rec: dict[str, Any]) -> tuple[str, list, list[str]]:
     return text, toks, tags
 
 
-def build_corpus(dev_train: list, n_synth: int, n_refill: int, seed: int) -> list[dict[str, Any]]:
+def negative(rng: random.Random, vocab: list[str]) -> str:
+    """A PII-free pseudo-sentence of common English words (teaches the tagger that unseen words are mostly O)."""
+    words = [rng.choice(vocab) for _ in range(rng.randint(3, 16))]
+    if rng.random() < 0.1:
+        words = [w.capitalize() for w in words]
+    elif rng.random() < 0.8:
+        words[0] = words[0].capitalize()
+    if len(words) > 6 and rng.random() < 0.4:
+        words[rng.randrange(1, len(words) - 1)] += ","
+    return " ".join(words) + rng.choice([".", ".", "?", "!", ""])
+
+
+def _join(rec: dict[str, Any], neg: str, before: bool) -> dict[str, Any]:
+    if not before:
+        return {"text": rec["text"] + " " + neg, "spans": rec["spans"]}
+    shift = len(neg) + 1
+    spans = [{**s, "start": s["start"] + shift, "end": s["end"] + shift} for s in rec["spans"]]
+    return {"text": neg + " " + rec["text"], "spans": spans}
+
+
+def build_corpus(dev_train: list, n_synth: int, n_refill: int, seed: int, lex: Lexicon) -> list[dict[str, Any]]:
+    from hybridgate.privacy.recognizers.lexicon import FLAGS
+
     synth = Synth(seed)
     rng = random.Random(seed)
+    names = FLAGS["FIRST"] | FLAGS["LAST"] | FLAGS["PLACE"] | FLAGS["COUNTRY"] | FLAGS["NRP"]
+    vocab = lex.words(FLAGS["WORDNET"], names)
     corpus = [synth.fill(rng.choice(TEMPLATES)) for _ in range(n_synth)]
     dev_templates = sorted({template_of(r)[0] for r in dev_train})
     if dev_templates:
         corpus += [synth.fill(rng.choice(dev_templates)) for _ in range(n_refill)]
+    corpus = [_join(r, negative(rng, vocab), rng.random() < 0.5) if rng.random() < 0.25 else r for r in corpus]
+    corpus += [{"text": negative(rng, vocab), "spans": []} for _ in range(n_synth // 4)]
     corpus += dev_train * 2
     rng.shuffle(corpus)
     return corpus
@@ -140,7 +166,7 @@ def main() -> None:
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--synth", type=int, default=20000)
     ap.add_argument("--refill", type=int, default=6000)
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default=str(DATA_DIR / "tagger.json.gz"))
     args = ap.parse_args()
@@ -148,7 +174,7 @@ def main() -> None:
     dev_train, dev_test = split_dev(records, args.holdout)
     print(f"dev: {len(dev_train)} train / {len(dev_test)} held-out records", flush=True)
     lex = Lexicon.load()
-    corpus = build_corpus(dev_train, args.synth, args.refill, args.seed)
+    corpus = build_corpus(dev_train, args.synth, args.refill, args.seed, lex)
     tagger = train(corpus, lex, args.epochs, args.seed)
     out = Path(args.out)
     with gzip.open(out, "wt", encoding="utf-8", compresslevel=9) as fh:
