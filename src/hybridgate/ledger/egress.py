@@ -1,0 +1,329 @@
+"""The egress ledger: an append-only, hash-chained record of every call that left for a partner.
+
+    ledger = await open_ledger("sqlite:///.hybridgate/ledger.db")
+    placed = await ledger.append(egress_record(request_id=..., sent=body_bytes, ...))
+    # placed.seq / placed.hash are set, and the record is committed (on disk) at this point
+    result = await ledger.verify()
+    await ledger.close()
+
+Group commit: ``append`` puts the record on a queue and waits. ONE writer thread takes
+everything queued, chains it (seq, prev_hash, hash) in order, inserts it in one transaction
+with one commit (one fsync), then wakes all the waiters. While a commit is on disk the next
+batch collects, so with many concurrent requests the fsync is shared; with one request at a
+time the cost is one commit, as it must be: a response waits for its record to be durable.
+
+The database runs through SQLAlchemy's synchronous engine in that dedicated thread (not the
+async engine): it needs no greenlet/aiosqlite, keeps the event loop free while SQLite fsyncs,
+and measured no slower (BENCHMARKS.md, "Egress ledger").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import csv
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import IO, Any, Literal
+
+import orjson
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from ..errors import HybridgateError
+from .chain import ChainHead, LedgerCore, PruneResult, VerifyResult
+from .records import HASHED_FIELDS, EgressRecord
+from .store import DEFAULT_PREFIX, Tables, create_schema, make_engine, make_tables, schema_exists
+
+__all__ = ["EgressLedger", "LedgerPage", "open_ledger", "open_ledger_core", "write_export"]
+
+log = logging.getLogger("hybridgate.ledger")
+
+_STOP = object()
+_RETRIES = (0.05, 0.2, 0.8)
+Done = Callable[[Any, BaseException | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    """One page of ``query``: records as dicts, and the cursor of the next page (``None`` at the end)."""
+
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def open_ledger_core(url: str, *, store_raw: bool = False, table_prefix: str = DEFAULT_PREFIX,
+                     create: bool = True) -> LedgerCore | None:
+    """A blocking ``LedgerCore`` for ``url``; with ``create=False``, ``None`` if no ledger exists there."""
+    tables = make_tables(table_prefix)
+    engine = make_engine(url, create_dir=create)
+    if create:
+        create_schema(engine, tables)
+    elif not _exists(engine, tables):
+        engine.dispose()
+        return None
+    return LedgerCore(engine, tables, store_raw=store_raw)
+
+
+def _exists(engine: Any, tables: Tables) -> bool:
+    if engine.dialect.name == "sqlite":
+        from pathlib import Path
+
+        db = engine.url.database
+        if not db or not Path(db).exists():
+            return False
+    return schema_exists(engine, tables)
+
+
+class EgressLedger:
+    """Async API over one ledger; ``append`` returns once the record is committed."""
+
+    def __init__(self, url: str, *, store_raw: bool = False, table_prefix: str = DEFAULT_PREFIX,
+                 max_batch: int = 512) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self.url = url
+        self.store_raw = store_raw
+        self.table_prefix = table_prefix
+        self.max_batch = max_batch  # 1 = one commit per record (for comparison only)
+        self.core: LedgerCore | None = None
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self.batches = 0  # committed transactions (for tests and benchmarks)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> EgressLedger:
+        """Open the database (create the tables if missing) and start the writer thread."""
+        if self.core is None:
+            self.core = await asyncio.to_thread(open_ledger_core, self.url, store_raw=self.store_raw,
+                                                table_prefix=self.table_prefix)
+            self._thread = threading.Thread(target=self._writer, name="hybridgate-ledger-writer", daemon=True)
+            self._thread.start()
+        return self
+
+    async def close(self) -> None:
+        """Commit everything already appended, stop the writer and release the database."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._thread is not None:
+            self._q.put(_STOP)
+            await asyncio.to_thread(self._thread.join)
+        if self.core is not None:
+            self.core.engine.dispose()
+
+    async def __aenter__(self) -> EgressLedger:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---------------------------------------------------------------- appending
+
+    async def append(self, record: EgressRecord) -> EgressRecord:
+        """Chain and commit ``record``; return it with ``seq``, ``prev_hash`` and ``hash`` set.
+
+        Raises ``HybridgateError`` (code ``ledger_unavailable``) when it cannot be made durable:
+        the caller must then not deliver the partner's answer.
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[EgressRecord] = loop.create_future()
+
+        def done(result: Any, exc: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(_settle, fut, result, exc)
+            except RuntimeError:  # the loop is gone; nobody is waiting any more
+                pass
+
+        self._submit(record, done)
+        return await fut
+
+    def append_threadsafe(self, record: EgressRecord) -> concurrent.futures.Future[EgressRecord]:
+        """Queue ``record`` from any thread; the future resolves once it is committed."""
+        cf: concurrent.futures.Future[EgressRecord] = concurrent.futures.Future()
+
+        def done(result: Any, exc: BaseException | None) -> None:
+            if exc is not None:
+                cf.set_exception(exc)
+            else:
+                cf.set_result(result)
+
+        self._submit(record, done)
+        return cf
+
+    def _submit(self, record: EgressRecord, done: Done) -> None:
+        if self._thread is None or self._closing:
+            raise HybridgateError("egress ledger is not running (start() it first, or it was closed)",
+                                  code="ledger_unavailable")
+        if record.seq is not None:
+            raise ValueError("record already has a seq; append a fresh record")
+        self._q.put((record, done))
+
+    def _writer(self) -> None:
+        stop = False
+        while not stop:
+            item = self._q.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # never let the writer die with waiters hanging
+                log.exception("egress ledger writer failed")
+                _fail_all(batch, exc)
+
+    def _commit(self, batch: list[tuple[EgressRecord, Done]]) -> None:
+        assert self.core is not None
+        records = [r for r, _ in batch]
+        for attempt, pause in enumerate((*_RETRIES, None)):
+            try:
+                placed = self.core.write_batch(records)
+            except (OperationalError, InterfaceError, DBAPIError) as exc:
+                transient = isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
+                # the commit may have happened before the connection broke: look before retrying
+                try:
+                    found = self.core.find_by_rids([r.rid for r in records])
+                except Exception:  # noqa: BLE001 - the database is still away; keep retrying
+                    found = {}
+                if len(found) == len(records):
+                    placed = [found[r.rid] for r in records]
+                elif transient and pause is not None and not found:
+                    log.warning("egress ledger commit failed (attempt %d): %s; retrying", attempt + 1, exc)
+                    time.sleep(pause)
+                    continue
+                else:
+                    err = HybridgateError(f"egress ledger: could not commit {len(records)} record(s): "
+                                          f"{_short(exc)}", code="ledger_unavailable")
+                    _fail_all(batch, err)
+                    return
+            self.batches += 1
+            for (_, done), p in zip(batch, placed):
+                done(p, None)
+            return
+
+    # ---------------------------------------------------------------- reading
+
+    def _core(self) -> LedgerCore:
+        if self.core is None:
+            raise HybridgateError("egress ledger is not started", code="ledger_unavailable")
+        return self.core
+
+    async def verify(self) -> VerifyResult:
+        """Recompute the whole chain (streamed in batches); see ``VerifyResult``."""
+        return await asyncio.to_thread(self._core().verify)
+
+    async def head(self) -> ChainHead:
+        return await asyncio.to_thread(self._core().head)
+
+    async def query(self, *, since: float | None = None, until: float | None = None, app: str | None = None,
+                    provider: str | None = None, limit: int = 100, cursor: str | None = None) -> LedgerPage:
+        """Records for ``GET /v1/ledger``: filtered, in seq order, ``limit`` (≤ 1000) per page."""
+        limit = max(1, min(int(limit), 1000))
+        try:
+            after = int(cursor) if cursor else 0
+        except ValueError:
+            from ..errors import InvalidRequest
+
+            raise InvalidRequest(f"cursor {cursor!r} is not valid", param="cursor") from None
+        core = self._core()
+
+        def run() -> LedgerPage:
+            out = []
+            for r in core.iter_records(since=since, until=until, app=app, provider=provider, after_seq=after,
+                                       batch=limit + 1):
+                out.append(r)
+                if len(out) > limit:
+                    break
+            nxt = str(out[limit - 1].seq) if len(out) > limit else None
+            return LedgerPage([r.to_dict() for r in out[:limit]], nxt)
+
+        return await asyncio.to_thread(run)
+
+    async def export(self, out: IO[str], *, since: float | None = None,
+                     fmt: Literal["jsonl", "csv"] = "jsonl") -> int:
+        """Write records (``since`` a Unix time) to a text stream; return how many."""
+        core = self._core()
+        return await asyncio.to_thread(lambda: write_export(core.iter_records(since=since), out, fmt))
+
+    async def apply_retention(self, days: float) -> PruneResult:
+        """Delete records older than ``days`` without breaking verification of the rest."""
+        return await asyncio.to_thread(self._core().apply_retention, days)
+
+    async def raw(self, seq: int) -> tuple[bytes | None, bytes | None] | None:
+        return await asyncio.to_thread(self._core().raw, seq)
+
+
+async def open_ledger(url: str, *, store_raw: bool = False, table_prefix: str = DEFAULT_PREFIX,
+                      max_batch: int = 512) -> EgressLedger:
+    """Open (creating if needed) the ledger at ``url`` and start its writer; ``ConfigError`` on a bad URL."""
+    return await EgressLedger(url, store_raw=store_raw, table_prefix=table_prefix, max_batch=max_batch).start()
+
+
+def write_export(records: Iterable[EgressRecord], out: IO[str], fmt: str = "jsonl") -> int:
+    """Write records as JSON lines (one ``to_dict`` per line) or CSV (JSON-valued cells); return the count."""
+    if fmt not in ("jsonl", "csv"):
+        raise ValueError(f"unknown export format {fmt!r}; expected jsonl or csv")
+    n = 0
+    if fmt == "jsonl":
+        for r in records:
+            out.write(orjson.dumps(r.to_dict(), option=orjson.OPT_SORT_KEYS).decode())
+            out.write("\n")
+            n += 1
+        return n
+    cols = [*HASHED_FIELDS, "hash"]
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(cols)
+    for r in records:
+        d = r.to_dict()
+        w.writerow([_cell(d[c]) for c in cols])
+        n += 1
+    return n
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dict, list)):
+        return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+    return str(v)
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.done():  # the waiter was cancelled; the record is committed all the same
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
+
+def _fail_all(batch: list[tuple[EgressRecord, Done]], exc: BaseException) -> None:
+    if not isinstance(exc, HybridgateError):
+        exc = HybridgateError(f"egress ledger: {type(exc).__name__}: {exc}", code="ledger_unavailable")
+    for _, done in batch:
+        try:
+            done(None, exc)
+        except Exception:  # noqa: BLE001
+            log.exception("egress ledger: could not notify a waiter")
+
+
+def _short(exc: BaseException) -> str:
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
