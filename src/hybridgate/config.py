@@ -26,6 +26,8 @@ from .errors import ConfigError
 
 __all__ = [
     "AppConfig",
+    "BreakerConfig",
+    "RetryPolicy",
     "Config",
     "ProviderConfig",
     "RouteConfig",
@@ -51,6 +53,26 @@ class Timeouts(_Strict):
     total: float = Field(120.0, gt=0)
 
 
+class BreakerConfig(_Strict):
+    """Per-provider circuit breaker (see routing/breaker.py)."""
+
+    enabled: bool = True
+    consecutive_failures: int = Field(5, ge=1)
+    error_rate: float = Field(0.5, gt=0, le=1)
+    window_s: float = Field(30.0, gt=0)
+    min_calls: int = Field(10, ge=1)
+    cooldown_s: float = Field(15.0, gt=0)
+
+
+class RetryPolicy(_Strict):
+    """Retries per candidate (see routing/retry.py)."""
+
+    attempts: int = Field(2, ge=1, description="tries per candidate, the first included")
+    base_s: float = Field(0.1, gt=0)
+    max_s: float = Field(2.0, gt=0)
+    max_retry_after_s: float = Field(10.0, ge=0)
+
+
 class ProviderConfig(_Strict):
     type: str
     base_url: str | None = None
@@ -62,6 +84,7 @@ class ProviderConfig(_Strict):
     models: list[str] = Field(default_factory=list, description="upstream models this provider offers")
     headers: dict[str, str] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict, description="provider-specific, validated by the provider")
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -74,34 +97,85 @@ class ProviderConfig(_Strict):
 class Target(_Strict):
     provider: str
     model: str | None = Field(None, description="upstream model name; default: the route's name")
+    weight: float = Field(1.0, ge=0, description="share of traffic under strategy 'weighted'")
+
+
+def _short_targets(v: Any) -> Any:
+    """"provider" or "provider:model" is shorthand for {provider, model}."""
+    if isinstance(v, list):
+        out = []
+        for t in v:
+            if isinstance(t, str):
+                p, _, m = t.partition(":")
+                out.append({"provider": p, "model": m or None})
+            else:
+                out.append(t)
+        return out
+    return v
+
+
+class Condition(_Strict):
+    """All given fields must match (a list matches when the request's value is in it)."""
+
+    apps: list[str] | None = None
+    data_classes: list[str] | None = Field(None, description="matches when the request carries any of these")
+    models: list[str] | None = Field(None, description="requested model names")
+    languages: list[str] | None = Field(None, description="ISO 639-1 of the request text")
+    min_bytes: int | None = Field(None, ge=0)
+    max_bytes: int | None = Field(None, ge=0)
+
+
+class Branch(_Strict):
+    when: Condition
+    targets: list[Target] = Field(min_length=1)
+    strategy: Literal["single", "fallback", "weighted"] = "fallback"
+
+    _targets = field_validator("targets", mode="before")(classmethod(lambda cls, v: _short_targets(v)))
+
+
+class RouteTimeouts(_Strict):
+    attempt: float | None = Field(None, gt=0, description="seconds one upstream call may take")
+    total: float = Field(120.0, gt=0, description="deadline for the whole request, retries and fallbacks included")
 
 
 class RouteConfig(_Strict):
     capability: Literal["chat", "embeddings", "moderation", "translation", "recommendations", "creative", "pii"] = "chat"
-    strategy: Literal["single", "fallback"] = "fallback"
-    targets: list[Target] = Field(min_length=1)
+    strategy: Literal["single", "fallback", "weighted", "conditional"] = "fallback"
+    targets: list[Target] = Field(min_length=1, description="for 'conditional': the targets when no branch matches")
+    branches: list[Branch] = Field(default_factory=list, description="for 'conditional': first match wins")
     default: bool = Field(False, description="the route used for this capability when a request names none")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: RouteTimeouts = Field(default_factory=RouteTimeouts)
+    hedge_after_ms: float | Literal["p95"] | None = Field(
+        None, description="start the next target too if the first has not answered after this long")
+    stream_failover: Literal["continue", "error"] = Field(
+        "continue", description="mid-stream failure: resume on the next target, or end with an error event")
+    stream_idle_timeout_s: float = Field(30.0, gt=0, description="a stream silent this long is stalled")
+    caps: dict[str, float] = Field(default_factory=dict, description="max share of this route's traffic per vendor")
+    cap_window_s: float = Field(300.0, gt=0)
 
-    @field_validator("targets", mode="before")
+    _targets = field_validator("targets", mode="before")(classmethod(lambda cls, v: _short_targets(v)))
+
+    @field_validator("caps")
     @classmethod
-    def _short_targets(cls, v: Any) -> Any:
-        # "provider" or "provider:model" is shorthand for {provider, model}
-        if isinstance(v, list):
-            out = []
-            for t in v:
-                if isinstance(t, str):
-                    p, _, m = t.partition(":")
-                    out.append({"provider": p, "model": m or None})
-                else:
-                    out.append(t)
-            return out
+    def _caps_are_shares(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if not 0 <= x <= 1}
+        if bad:
+            raise ValueError(f"caps are shares between 0 and 1, got {bad}")
         return v
 
     @model_validator(mode="after")
-    def _single_has_one(self) -> RouteConfig:
+    def _strategy_fits(self) -> RouteConfig:
         if self.strategy == "single" and len(self.targets) != 1:
             raise ValueError("strategy 'single' takes exactly one target")
+        if self.branches and self.strategy != "conditional":
+            raise ValueError("'branches' only apply to strategy 'conditional'")
+        if self.strategy == "weighted" and not any(t.weight > 0 for t in self.targets):
+            raise ValueError("strategy 'weighted' needs at least one target with weight > 0")
         return self
+
+    def all_targets(self) -> list[Target]:
+        return [*self.targets, *(t for b in self.branches for t in b.targets)]
 
 
 class AppConfig(_Strict):
@@ -146,10 +220,10 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
         for rname, route in self.routes.items():
-            for i, t in enumerate(route.targets):
+            for t in route.all_targets():
                 if t.provider not in self.providers:
                     raise ValueError(
-                        f"routes.{rname}.targets.{i}.provider: unknown provider {t.provider!r}; "
+                        f"routes.{rname}: unknown provider {t.provider!r} in targets; "
                         f"configured: {sorted(self.providers)}"
                     )
         for cap in CAPABILITIES:

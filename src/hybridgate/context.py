@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = ["Attempt", "RequestContext", "new_request_id"]
 
@@ -30,6 +30,10 @@ class Attempt:
     error: str | None = None  # error code, None on success
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    network: bool = True  # False when refused locally (open breaker, policy) before any byte left
+    request_sha256: str | None = None  # of the exact bytes sent upstream
+    response_sha256: str | None = None  # of the exact bytes received
+    bytes_sent: int = 0
 
     def finish(self, error: str | None = None) -> None:
         self.elapsed_ms = (time.monotonic() - self.started) * 1000.0
@@ -44,8 +48,12 @@ class RequestContext:
     route: str = ""
     policy_version: str = ""
     data_classes: frozenset[str] = frozenset()
+    language: str | None = None  # ISO 639-1 of the request text, when known
+    request_bytes: int = 0
     deadline: float | None = None  # time.monotonic() value after which no new attempt starts
+    attempt_timeout: float | None = None  # seconds one upstream call may take
     attempts: list[Attempt] = field(default_factory=list)
+    attempt: Attempt | None = None  # set on the per-call copy a guarded provider passes down
 
     @property
     def served_by(self) -> Attempt | None:
@@ -59,3 +67,14 @@ class RequestContext:
         if self.deadline is None:
             return None
         return self.deadline - time.monotonic()
+
+    def call_budget(self) -> float | None:
+        """Seconds the next upstream call may take: the attempt timeout within the deadline."""
+        left = self.remaining()
+        if self.attempt_timeout is None:
+            return left
+        return self.attempt_timeout if left is None else min(left, self.attempt_timeout)
+
+    def for_attempt(self, attempt: Attempt) -> RequestContext:
+        """A copy for one upstream call (shares the attempts list)."""
+        return replace(self, attempt=attempt)

@@ -223,7 +223,7 @@ class AllProvidersFailed(ProviderError):
         last = errors[-1] if errors else None
         super().__init__(message, provider=getattr(last, "provider", ""))
         self.errors = errors
-        # The client sees the most telling status: a single cause keeps its own.
-        if last is not None and len({type(e) for e in errors}) == 1:
+        # The client sees the most telling status: causes that agree keep their own.
+        if last is not None and len({e.status for e in errors}) == 1:
             self.status = last.status
             self.retry_after = getattr(last, "retry_after", None)

@@ -9,6 +9,8 @@ the calling app); library callers may omit it and act as a trusted in-process ca
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from .config import Config, load_config
 from .context import RequestContext
 from .errors import ModelNotFound, NotConfigured
 from .providers import Provider, build_provider
-from .routing import Route, build_routes, call_with_fallback, stream_with_fallback
+from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, stream_route
 
 __all__ = ["Gateway"]
 
@@ -31,9 +33,12 @@ _HINT = {
 
 
 class Gateway:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, seed: int | None = None) -> None:
         self.config = config
-        self.providers: dict[str, Provider] = {n: build_provider(n, pc) for n, pc in config.providers.items()}
+        self.rng = random.Random(seed)
+        self.providers: dict[str, Provider] = {}
+        for name, pc in config.providers.items():
+            self.providers[name] = GuardedProvider(build_provider(name, pc), CircuitBreaker(name, pc.breaker))
         self.routes: dict[str, Route] = build_routes(config, self.providers)
         self.apps = AppRegistry(config.apps)
         self.policy_version = config.version_hash
@@ -90,28 +95,31 @@ class Gateway:
         route = self.resolve(capability, body.get("model"), app)
         ctx.route = route.name
         ctx.policy_version = self.policy_version
+        if ctx.deadline is None:
+            ctx.deadline = time.monotonic() + route.config.timeout.total
+        ctx.attempt_timeout = route.config.timeout.attempt
         return route, ctx
 
     # ------------------------------------------------------------------- the calls
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
         route, ctx = self._prepare("chat", body, ctx, app)
-        return await call_with_fallback(route.candidates, "chat", body, ctx)
+        return await call_route(route, "chat", body, ctx, self.rng)
 
     async def stream_chat(self, body: dict[str, Any], ctx: RequestContext | None = None,
                           app: App | None = None) -> AsyncIterator[dict[str, Any]]:
         route, ctx = self._prepare("chat", body, ctx, app)
-        async for chunk in stream_with_fallback(route.candidates, body, ctx):
+        async for chunk in stream_route(route, body, ctx, self.rng):
             yield chunk
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
         route, ctx = self._prepare("embeddings", body, ctx, app)
-        return await call_with_fallback(route.candidates, "embed", body, ctx)
+        return await call_route(route, "embed", body, ctx, self.rng)
 
     async def moderate(self, body: dict[str, Any], ctx: RequestContext | None = None,
                        app: App | None = None) -> dict:
         route, ctx = self._prepare("moderation", body, ctx, app)
-        return await call_with_fallback(route.candidates, "moderate", body, ctx)
+        return await call_route(route, "moderate", body, ctx, self.rng)
 
     def models_for(self, app: App | None = None) -> list[Route]:
         """Public routes an app may call (what ``/v1/models`` lists)."""

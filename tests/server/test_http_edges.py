@@ -112,7 +112,8 @@ def test_fallback_to_second_provider(emulator, gateway_server):
     r = httpx.post(s.url + "/v1/chat/completions", headers=AUTH, json=chat("chat"))
     # both failed the same way (unavailable), so the client sees 503 with the chain named
     assert r.status_code == 503 and r.json()["error"]["code"] == "all_providers_failed"
-    assert "openai: provider_unavailable" in r.json()["error"]["message"]
+    msg = r.json()["error"]["message"]  # openai failed 5 times in a row by now: its breaker is open
+    assert "openai: breaker_open" in msg and "anthropic: provider_unavailable" in msg
 
 
 def test_stream_cut_mid_way_ends_with_error_event_not_done(emulator, gateway_server):
@@ -129,10 +130,11 @@ def test_stream_cut_mid_way_ends_with_error_event_not_done(emulator, gateway_ser
 
 
 def test_rate_limited_upstream_gives_429_with_retry_after(emulator, gateway_server):
-    emu = emulator("openai", faults="rate_limit=5")
+    # a hint longer than the route's max_retry_after_s (10 s) is not waited out: the client gets it
+    emu = emulator("openai", faults="rate_limit=30")
     s = gateway_server(partner_config({"openai": emu}))
     r = httpx.post(s.url + "/v1/chat/completions", headers=AUTH, json=chat())
-    assert r.status_code == 429 and r.headers["retry-after"] == "5"
+    assert r.status_code == 429 and r.headers["retry-after"] == "30"
     assert r.json()["error"]["code"] == "provider_rate_limited"
 
 

@@ -78,7 +78,8 @@ class EmulatorThread:
         asyncio.set_event_loop(self._loop)
 
         async def start() -> None:
-            self._runner = web.AppRunner(self.emulator.app(), access_log=None, handle_signals=False)
+            self._runner = web.AppRunner(self.emulator.app(), access_log=None, handle_signals=False,
+                                         shutdown_timeout=0.2)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", self._port)
             await site.start()

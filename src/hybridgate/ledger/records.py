@@ -215,7 +215,10 @@ class UsageRecord:
         return self.error is not None or self.status >= 400
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f: getattr(self, f) for f in _USAGE_FIELDS}
+
+
+_USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(UsageRecord))
 
 
 def usage_record(ctx: Any, *, status: int, latency_ms: float, error: str | None = None, cost_usd: float = 0.0,

@@ -11,6 +11,7 @@ HTTP status translation stays in each vendor's file (``raise_for_status`` callba
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import aiohttp
 import orjson
 
 from ..config import ProviderConfig
+from ..context import RequestContext
 from ..errors import ProviderBadOutput, ProviderTimeout, ProviderUnavailable
 
 __all__ = ["HttpClient", "SSEEvent", "iter_sse", "parse_retry_after"]
@@ -92,15 +94,25 @@ class HttpClient:
         body: Any = None,
         *,
         params: dict[str, str] | None = None,
-        budget: float | None = None,
+        ctx: RequestContext | None = None,
     ) -> tuple[Any, Any]:
-        """Send ``body`` (orjson-encoded) and return (parsed JSON, response headers)."""
+        """Send ``body`` (orjson-encoded) and return (parsed JSON, response headers).
+
+        With a per-call context, the SHA-256 of the exact bytes sent and received is recorded
+        on ``ctx.attempt`` (the egress ledger's evidence)."""
         data = orjson.dumps(body) if body is not None else None
+        attempt = ctx.attempt if ctx is not None else None
+        if attempt is not None and data is not None:
+            attempt.request_sha256 = hashlib.sha256(data).hexdigest()
+            attempt.bytes_sent = len(data)
         try:
             async with self._get_session().request(
-                method, self.base_url + path, data=data, params=params, timeout=self._timeout(budget)
+                method, self.base_url + path, data=data, params=params,
+                timeout=self._timeout(ctx.call_budget() if ctx is not None else None)
             ) as resp:
                 raw = await resp.read()
+                if attempt is not None:
+                    attempt.response_sha256 = hashlib.sha256(raw).hexdigest()
                 if resp.status >= 400:
                     on_error(resp.status, resp.headers, raw)
                 try:
@@ -125,15 +137,20 @@ class HttpClient:
         body: Any,
         *,
         params: dict[str, str] | None = None,
-        budget: float | None = None,
+        ctx: RequestContext | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST ``body`` and yield the open response (status already checked)."""
+        data = orjson.dumps(body)
+        attempt = ctx.attempt if ctx is not None else None
+        if attempt is not None:
+            attempt.request_sha256 = hashlib.sha256(data).hexdigest()
+            attempt.bytes_sent = len(data)
         try:
-            timeout = self._timeout(budget)
             # a stream may legitimately last longer than one request; stalls are caught by sock_read
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect,
+                                            sock_read=self.timeouts.read)
             async with self._get_session().post(
-                self.base_url + path, data=orjson.dumps(body), params=params, timeout=timeout
+                self.base_url + path, data=data, params=params, timeout=timeout
             ) as resp:
                 if resp.status >= 400:
                     on_error(resp.status, resp.headers, await resp.read())
@@ -153,11 +170,18 @@ class HttpClient:
         self._session = None
 
 
-async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
-    """Parse a text/event-stream body into events (``event:`` name and joined ``data:`` lines)."""
+async def iter_sse(resp: aiohttp.ClientResponse, ctx: RequestContext | None = None) -> AsyncIterator[SSEEvent]:
+    """Parse a text/event-stream body into events (``event:`` name and joined ``data:`` lines).
+
+    With a per-call context, the SHA-256 of the bytes received so far is kept on ``ctx.attempt``."""
     event: str | None = None
     data: list[str] = []
+    attempt = ctx.attempt if ctx is not None else None
+    digest = hashlib.sha256() if attempt is not None else None
     async for raw in resp.content:
+        if digest is not None:
+            digest.update(raw)
+            attempt.response_sha256 = digest.hexdigest()
         line = raw.decode("utf-8").rstrip("\r\n")
         if not line:
             if data:

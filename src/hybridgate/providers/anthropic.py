@@ -215,7 +215,7 @@ class AnthropicProvider(BaseProvider):
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         req = to_anthropic_request(body, self.options.default_max_tokens)
-        data, _ = await self.http.request_json("POST", "/v1/messages", self._on_error, req, budget=ctx.remaining())
+        data, _ = await self.http.request_json("POST", "/v1/messages", self._on_error, req, ctx=ctx)
         if not isinstance(data, dict) or data.get("type") != "message":
             raise ProviderBadOutput(f"{self.name}: response is not a message", provider=self.name)
         return from_anthropic_response(data)
@@ -232,8 +232,8 @@ class AnthropicProvider(BaseProvider):
             return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
 
-        async with self.http.stream("/v1/messages", self._on_error, req, budget=ctx.remaining()) as resp:
-            async for ev in iter_sse(resp):
+        async with self.http.stream("/v1/messages", self._on_error, req, ctx=ctx) as resp:
+            async for ev in iter_sse(resp, ctx):
                 data = loads_event(self.name, ev.data)
                 kind = data.get("type") or ev.event
                 if kind == "message_start":

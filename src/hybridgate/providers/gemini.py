@@ -290,7 +290,7 @@ class GeminiProvider(BaseProvider):
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         req = to_gemini_request(body)
         data, _ = await self.http.request_json("POST", self._path(body["model"], "generateContent"), self._on_error,
-                                               req, budget=ctx.remaining())
+                                               req, ctx=ctx)
         try:
             return from_gemini_response(data, body["model"])
         except (ProviderBadOutput, AttributeError, TypeError) as exc:
@@ -303,8 +303,8 @@ class GeminiProvider(BaseProvider):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         first, finished, usage, n_calls = True, False, None, 0
         path = self._path(model, "streamGenerateContent")
-        async with self.http.stream(path, self._on_error, req, params={"alt": "sse"}, budget=ctx.remaining()) as resp:
-            async for ev in iter_sse(resp):
+        async with self.http.stream(path, self._on_error, req, params={"alt": "sse"}, ctx=ctx) as resp:
+            async for ev in iter_sse(resp, ctx):
                 data = loads_event(self.name, ev.data)
                 if "error" in data:
                     raise ProviderUnavailable(f"{self.name}: error mid-stream: "
@@ -348,13 +348,13 @@ class GeminiProvider(BaseProvider):
         if len(texts) == 1:
             req = {"content": {"parts": [{"text": texts[0]}]}, **extra}
             data, _ = await self.http.request_json("POST", self._path(model, "embedContent"), self._on_error,
-                                                   req, budget=ctx.remaining())
+                                                   req, ctx=ctx)
             one = data.get("embedding") if isinstance(data, dict) else None
             embs = [one] if isinstance(one, dict) else None
         else:
             req = {"requests": [{"model": mname, "content": {"parts": [{"text": t}]}, **extra} for t in texts]}
             data, _ = await self.http.request_json("POST", self._path(model, "batchEmbedContents"), self._on_error,
-                                                   req, budget=ctx.remaining())
+                                                   req, ctx=ctx)
             embs = data.get("embeddings") if isinstance(data, dict) else None
         if not isinstance(embs, list) or len(embs) != len(texts):
             raise ProviderBadOutput(f"{self.name}: embedding call returned {len(embs or [])} embeddings "

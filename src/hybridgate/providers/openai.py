@@ -75,7 +75,7 @@ class OpenAIProvider(BaseProvider):
         translate_openai_error(self.name, status, headers, body)
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        data, _ = await self.http.request_json("POST", "/chat/completions", self._on_error, body, budget=ctx.remaining())
+        data, _ = await self.http.request_json("POST", "/chat/completions", self._on_error, body, ctx=ctx)
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise ProviderBadOutput(f"{self.name}: chat response has no choices", provider=self.name)
         return data
@@ -83,8 +83,8 @@ class OpenAIProvider(BaseProvider):
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
         body = {**body, "stream": True}
         finished, done = False, False
-        async with self.http.stream("/chat/completions", self._on_error, body, budget=ctx.remaining()) as resp:
-            async for ev in iter_sse(resp):
+        async with self.http.stream("/chat/completions", self._on_error, body, ctx=ctx) as resp:
+            async for ev in iter_sse(resp, ctx):
                 if ev.data == "[DONE]":
                     done = True
                     break
@@ -106,13 +106,13 @@ class OpenAIProvider(BaseProvider):
             )
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        data, _ = await self.http.request_json("POST", "/embeddings", self._on_error, body, budget=ctx.remaining())
+        data, _ = await self.http.request_json("POST", "/embeddings", self._on_error, body, ctx=ctx)
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise ProviderBadOutput(f"{self.name}: embeddings response has no data", provider=self.name)
         return data
 
     async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        data, _ = await self.http.request_json("POST", "/moderations", self._on_error, body, budget=ctx.remaining())
+        data, _ = await self.http.request_json("POST", "/moderations", self._on_error, body, ctx=ctx)
         if not isinstance(data, dict) or not isinstance(data.get("results"), list):
             raise ProviderBadOutput(f"{self.name}: moderation response has no results", provider=self.name)
         return data

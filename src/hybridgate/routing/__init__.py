@@ -1,7 +1,10 @@
 """Routing: which providers serve a request, in what order, and what happens when they fail."""
 
-from .fallback import call_with_fallback, stream_with_fallback
-from .policy import Candidate, Route, build_routes, required_capabilities
+from .breaker import BreakerOpen, CircuitBreaker
+from .fallback import call_route, stream_route
+from .guard import GuardedProvider, LatencyTracker
+from .policy import Candidate, Route, VendorShares, build_routes, required_capabilities
+from .retry import with_retries
 
-__all__ = ["Candidate", "Route", "build_routes", "call_with_fallback", "required_capabilities",
-           "stream_with_fallback"]
+__all__ = ["BreakerOpen", "Candidate", "CircuitBreaker", "GuardedProvider", "LatencyTracker", "Route",
+           "VendorShares", "build_routes", "call_route", "required_capabilities", "stream_route", "with_retries"]

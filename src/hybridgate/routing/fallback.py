@@ -1,105 +1,192 @@
-"""Try candidates in order until one answers; record every attempt in the request context.
+"""Execute a route: try its planned candidates until one answers.
 
-* A candidate that lacks a required capability is skipped without a call.
-* ``ProviderInvalidRequest`` stops the chain: the request itself is wrong, another vendor
-  would reject it too. Every other provider error moves on to the next candidate.
-* Streams: a failure before the first chunk fails over invisibly; after it, the error is
-  raised to the caller (the server ends the stream with an explicit error event).
+* Candidates lacking a required capability are skipped without a call.
+* Each candidate gets the route's retries (``with_retries``); an open breaker refuses at once.
+* ``ProviderInvalidRequest`` stops the chain (another vendor would reject it too); any other
+  provider error moves on to the next candidate, until the deadline.
+* Hedging (``hedge_after_ms``): if the running attempt has not answered after the delay (a fixed
+  time or the provider's observed p95), the next candidate starts too; the first good answer
+  wins and the other is cancelled.
+* Streams: a failure before the first chunk fails over invisibly. After chunks were delivered,
+  ``stream_failover: continue`` resends the conversation with the delivered prefix to the next
+  candidate and streams its continuation under the same id; otherwise (or for tool-call and
+  multi-choice streams, which cannot be stitched) the error is raised and the server ends the
+  stream with an explicit error event — never a normal-looking end after a truncated answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ..context import Attempt, RequestContext
-from ..errors import AllProvidersFailed, ProviderError, ProviderInvalidRequest, UnsupportedCapability
-from .policy import Candidate, required_capabilities
+from ..context import RequestContext
+from ..errors import AllProvidersFailed, ProviderError, ProviderInvalidRequest, ProviderTimeout, UnsupportedCapability
+from .policy import Candidate, Route, required_capabilities
+from .retry import with_retries
 
-__all__ = ["call_with_fallback", "stream_with_fallback"]
+__all__ = ["CONTINUE_INSTRUCTION", "call_route", "stream_route"]
 
-
-def _usage_into(attempt: Attempt, result: Any) -> None:
-    usage = result.get("usage") if isinstance(result, dict) else None
-    if isinstance(usage, dict):
-        attempt.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        attempt.completion_tokens = int(usage.get("completion_tokens") or 0)
+CONTINUE_INSTRUCTION = ("Your previous message was cut off. Continue it exactly where it stopped: do not repeat "
+                        "anything already written and do not comment on the interruption.")
 
 
 def _eligible(candidates: Sequence[Candidate], method: str, body: dict[str, Any]) -> list[Candidate]:
     need = required_capabilities(method, body)
     ok = [c for c in candidates if need <= c.provider.capabilities]
     if not ok:
-        names = ", ".join(c.label for c in candidates)
-        missing = sorted(need - set().union(*(c.provider.capabilities for c in candidates)))
-        raise UnsupportedCapability(
-            f"no provider on this route supports {', '.join(missing) or method} (tried {names})"
-        )
+        names = ", ".join(c.label for c in candidates) or "none"
+        have = set().union(*(c.provider.capabilities for c in candidates)) if candidates else set()
+        raise UnsupportedCapability(f"no provider on this route supports {', '.join(sorted(need - have)) or method} "
+                                    f"(candidates: {names})")
     return ok
 
 
 def _final(errors: list[ProviderError]) -> ProviderError:
+    if not errors:
+        return ProviderTimeout("the request's deadline passed before any provider answered")
     if len(errors) == 1:
         return errors[0]
     causes = "; ".join(f"{e.provider or '?'}: {e.code}" for e in errors)
-    return AllProvidersFailed(f"all {len(errors)} providers failed ({causes})", errors=errors)
+    return AllProvidersFailed(f"all {len(errors)} attempts failed ({causes})", errors=errors)
 
 
-async def call_with_fallback(candidates: Sequence[Candidate], method: str, body: dict[str, Any],
-                             ctx: RequestContext) -> dict[str, Any]:
+def _expired(ctx: RequestContext) -> bool:
+    left = ctx.remaining()
+    return left is not None and left <= 0
+
+
+def _hedge_delay(route: Route, cand: Candidate) -> float | None:
+    after = route.config.hedge_after_ms
+    if after is None:
+        return None
+    if after == "p95":
+        tracker = getattr(cand.provider, "latency", None)
+        return tracker.quantile(0.95) if tracker is not None else None
+    return float(after) / 1000.0
+
+
+async def call_route(route: Route, method: str, body: dict[str, Any], ctx: RequestContext,
+                     rng: random.Random) -> dict[str, Any]:
+    cands = _eligible(route.plan(body, ctx, rng), method, body)
     errors: list[ProviderError] = []
-    for cand in _eligible(candidates, method, body):
-        attempt = Attempt(cand.provider.name, cand.model, cand.provider.in_house)
-        ctx.attempts.append(attempt)
+
+    async def attempt(cand: Candidate) -> dict[str, Any]:
+        req = {**body, "model": cand.model}
+        return await with_retries(lambda: getattr(cand.provider, method)(req, ctx), route.config.retry, ctx, rng)
+
+    if route.config.hedge_after_ms is None:
+        for cand in cands:
+            if _expired(ctx):
+                break
+            try:
+                result = await attempt(cand)
+            except ProviderError as exc:
+                errors.append(exc)
+                if isinstance(exc, ProviderInvalidRequest):
+                    break
+                continue
+            route.shares.record(cand.provider.vendor)
+            return result
+        raise _final(errors)
+
+    pending: dict[asyncio.Task, Candidate] = {}
+    queue = list(cands)
+    try:
+        while True:
+            if not pending:
+                if not queue or _expired(ctx):
+                    raise _final(errors)
+                cand = queue.pop(0)
+                pending[asyncio.ensure_future(attempt(cand))] = cand
+            newest = list(pending.values())[-1]
+            delay = _hedge_delay(route, newest) if queue else None
+            done, _ = await asyncio.wait(pending, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            if not done:  # the hedge delay passed: start the next candidate as well
+                cand = queue.pop(0)
+                pending[asyncio.ensure_future(attempt(cand))] = cand
+                continue
+            for task in done:
+                cand = pending.pop(task)
+                exc = task.exception()
+                if exc is None:
+                    route.shares.record(cand.provider.vendor)
+                    return task.result()
+                if not isinstance(exc, ProviderError):
+                    raise exc
+                errors.append(exc)
+                if isinstance(exc, ProviderInvalidRequest):
+                    queue.clear()
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _continuation(body: dict[str, Any], delivered: str) -> dict[str, Any]:
+    messages = [*body["messages"], {"role": "assistant", "content": delivered},
+                {"role": "user", "content": CONTINUE_INSTRUCTION}]
+    return {**body, "messages": messages}
+
+
+async def _open(cand: Candidate, req: dict[str, Any], ctx: RequestContext
+                ) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any]]:
+    stream = cand.provider.chat_stream({**req, "model": cand.model}, ctx)
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        await stream.aclose()
+        raise ProviderError(f"{cand.provider.name}: empty stream", provider=cand.provider.name) from None
+    except BaseException:
+        await stream.aclose()
+        raise
+    return stream, first
+
+
+async def stream_route(route: Route, body: dict[str, Any], ctx: RequestContext,
+                       rng: random.Random) -> AsyncIterator[dict[str, Any]]:
+    cands = _eligible(route.plan(body, ctx, rng), "chat_stream", body)
+    errors: list[ProviderError] = []
+    delivered: list[str] = []
+    stream_id: str | None = None
+    stitchable = (body.get("n") or 1) == 1
+    for cand in cands:
+        if _expired(ctx):
+            break
+        req = _continuation(body, "".join(delivered)) if delivered else body
         try:
-            result = await getattr(cand.provider, method)({**body, "model": cand.model}, ctx)
+            stream, first = await with_retries(lambda: _open(cand, req, ctx), route.config.retry, ctx, rng)
         except ProviderError as exc:
-            attempt.finish(exc.code)
             errors.append(exc)
-            if isinstance(exc, ProviderInvalidRequest):
+            if isinstance(exc, ProviderInvalidRequest) and stream_id is None:
                 break
             continue
-        except BaseException as exc:
-            attempt.finish(getattr(exc, "code", "internal_error"))
-            raise
-        attempt.finish()
-        _usage_into(attempt, result)
-        return result
-    raise _final(errors)
-
-
-async def stream_with_fallback(candidates: Sequence[Candidate], body: dict[str, Any],
-                               ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
-    """Yield chunks; the first chunk is fetched before anything is yielded, so failover
-    before the first byte is invisible to the client."""
-    errors: list[ProviderError] = []
-    for cand in _eligible(candidates, "chat_stream", body):
-        attempt = Attempt(cand.provider.name, cand.model, cand.provider.in_house)
-        ctx.attempts.append(attempt)
-        stream = cand.provider.chat_stream({**body, "model": cand.model}, ctx)
+        resumed = stream_id is not None  # the client already holds chunks of this stream
         try:
-            first = await anext(stream)
-        except StopAsyncIteration:
-            attempt.finish("provider_bad_output")
-            errors.append(ProviderError(f"{cand.provider.name}: empty stream", provider=cand.provider.name))
-            continue
-        except ProviderError as exc:
-            attempt.finish(exc.code)
-            errors.append(exc)
-            await stream.aclose()
-            if isinstance(exc, ProviderInvalidRequest):
-                break
-            continue
-        try:
-            yield first
-            async for chunk in stream:
-                _usage_into(attempt, chunk)
+            chunk: dict[str, Any] | None = first
+            while chunk is not None:
+                stream_id = stream_id or chunk.get("id")
+                if resumed:
+                    chunk["id"] = stream_id
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    if resumed:
+                        delta.pop("role", None)
+                    if delta.get("tool_calls"):
+                        stitchable = False
+                    if delta.get("content"):
+                        delivered.append(delta["content"])
                 yield chunk
+                chunk = await anext(stream, None)
         except ProviderError as exc:
-            attempt.finish(exc.code)
-            raise
+            errors.append(exc)
+            if not (stitchable and route.config.stream_failover == "continue"):
+                raise
+            continue
         finally:
             await stream.aclose()
-        attempt.finish()
+        route.shares.record(cand.provider.vendor)
         return
     raise _final(errors)

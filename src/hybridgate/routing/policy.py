@@ -1,44 +1,155 @@
-"""Routing policy: config routes -> ordered candidates (provider + upstream model).
+"""Routing policy: config routes -> an ordered list of candidates for one request.
 
-A route is the public name an app calls (a model name for chat/embeddings, or a feature
-route). ``single`` has one candidate; ``fallback`` tries them in order.
+Strategies: ``single`` (one target), ``fallback`` (in order), ``weighted`` (the first target
+drawn by weight, the rest follow in weighted order as fallbacks), ``conditional`` (the first
+branch whose condition matches the request — app, data class, model, language, size — decides
+the targets; otherwise the route's own targets). Dependence caps then move a vendor whose
+share of this route's recent traffic would exceed its cap behind the other candidates.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Config
+from ..config import Condition, Config, RouteConfig, Target
+from ..context import RequestContext
 from ..providers import Capability, Provider
 
-__all__ = ["Candidate", "Route", "build_routes", "required_capabilities"]
+__all__ = ["Candidate", "Route", "VendorShares", "build_routes", "required_capabilities"]
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
     provider: Provider
     model: str
+    weight: float = 1.0
 
     @property
     def label(self) -> str:
         return f"{self.provider.name}:{self.model}"
 
 
-@dataclass(frozen=True, slots=True)
+class VendorShares:
+    """Who served this route's requests over a sliding window (for dependence caps)."""
+
+    def __init__(self, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self.clock = clock
+        self._events: deque[tuple[float, str]] = deque()
+        self._counts: dict[str, int] = {}
+
+    def _trim(self) -> None:
+        horizon = self.clock() - self.window_s
+        while self._events and self._events[0][0] < horizon:
+            _, v = self._events.popleft()
+            self._counts[v] -= 1
+
+    def record(self, vendor: str) -> None:
+        self._trim()
+        self._events.append((self.clock(), vendor))
+        self._counts[vendor] = self._counts.get(vendor, 0) + 1
+
+    def share_if_added(self, vendor: str) -> float:
+        self._trim()
+        return (self._counts.get(vendor, 0) + 1) / (len(self._events) + 1)
+
+    def shares(self) -> dict[str, float]:
+        self._trim()
+        n = len(self._events) or 1
+        return {v: c / n for v, c in self._counts.items() if c}
+
+
+def _weighted_order(cands: list[Candidate], rng: random.Random) -> list[Candidate]:
+    pool, out = list(cands), []
+    while pool:
+        total = sum(c.weight for c in pool)
+        if total <= 0:
+            out.extend(pool)
+            break
+        x, acc = rng.uniform(0, total), 0.0
+        for i, c in enumerate(pool):
+            acc += c.weight
+            if x <= acc:
+                out.append(pool.pop(i))
+                break
+        else:  # pragma: no cover - float edge
+            out.append(pool.pop())
+    return out
+
+
+def _matches(cond: Condition, body: dict[str, Any], ctx: RequestContext) -> bool:
+    if cond.apps is not None and ctx.app not in cond.apps:
+        return False
+    if cond.data_classes is not None and not (ctx.data_classes & set(cond.data_classes)):
+        return False
+    if cond.models is not None and body.get("model") not in cond.models:
+        return False
+    if cond.languages is not None and ctx.language not in cond.languages:
+        return False
+    if cond.min_bytes is not None and ctx.request_bytes < cond.min_bytes:
+        return False
+    if cond.max_bytes is not None and ctx.request_bytes > cond.max_bytes:
+        return False
+    return True
+
+
+@dataclass(slots=True)
 class Route:
     name: str
-    capability: str
-    strategy: str
+    config: RouteConfig
     candidates: tuple[Candidate, ...]
-    default: bool = False
+    branches: tuple[tuple[Condition, str, tuple[Candidate, ...]], ...] = ()
+    shares: VendorShares = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.shares is None:
+            self.shares = VendorShares(self.config.cap_window_s)
+
+    @property
+    def capability(self) -> str:
+        return self.config.capability
+
+    @property
+    def default(self) -> bool:
+        return self.config.default
+
+    @property
+    def strategy(self) -> str:
+        return self.config.strategy
+
+    def plan(self, body: dict[str, Any], ctx: RequestContext, rng: random.Random) -> list[Candidate]:
+        """The candidates to try for this request, in order."""
+        strategy, cands = self.config.strategy, list(self.candidates)
+        if strategy == "conditional":
+            strategy = "fallback"
+            for cond, branch_strategy, branch in self.branches:
+                if _matches(cond, body, ctx):
+                    strategy, cands = branch_strategy, list(branch)
+                    break
+        if strategy == "weighted":
+            cands = _weighted_order(cands, rng)
+        caps = self.config.caps
+        if caps:
+            under = [c for c in cands if c.provider.vendor not in caps
+                     or self.shares.share_if_added(c.provider.vendor) <= caps[c.provider.vendor]]
+            cands = under + [c for c in cands if c not in under]
+        return cands
+
+
+def _cands(targets: list[Target], route_name: str, providers: dict[str, Provider]) -> tuple[Candidate, ...]:
+    return tuple(Candidate(providers[t.provider], t.model or route_name, t.weight) for t in targets)
 
 
 def build_routes(config: Config, providers: dict[str, Provider]) -> dict[str, Route]:
     routes = {}
     for name, rc in config.routes.items():
-        cands = tuple(Candidate(providers[t.provider], t.model or name) for t in rc.targets)
-        routes[name] = Route(name, rc.capability, rc.strategy, cands, rc.default)
+        branches = tuple((b.when, b.strategy, _cands(b.targets, name, providers)) for b in rc.branches)
+        routes[name] = Route(name, rc, _cands(rc.targets, name, providers), branches)
     return routes
 
 

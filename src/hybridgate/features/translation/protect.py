@@ -21,8 +21,10 @@ the source are never used as sentinel ids, so source text such as ``[2]`` is lef
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import regex
@@ -73,7 +75,7 @@ _EMOJI_ONE = (
 _URL_CHARS = r"[\p{Latin}0-9_\-.~:/?#\[\]@!$&()*+,;=%]"  # not CJK etc.: posts glue text to links
 _TLDS = "com|org|net|io|dev|app|co|ai|gg|tv|me|ly|uk|de|fr|es|pt|br|in|it|nl|eu|info|edu|gov"
 
-_PATTERNS: dict[str, str] = {
+_PATTERNS: Mapping[str, str] = MappingProxyType({
     "code_block": r"```[\s\S]*?```",
     "inline_code": r"`[^`\n]+`",
     "url": rf"(?<![A-Za-z0-9])(?:(?:https?|ftp)://|www\.){_URL_CHARS}+",
@@ -87,14 +89,30 @@ _PATTERNS: dict[str, str] = {
         rf"|(?<![\w.,]){_NUM}\s?(?:%|‰|°[CF]?|{_CURRENCY}|(?:{'|'.join(regex.escape(u) for u in _UNITS)})(?![\w/]))"
     ),
     "domain": rf"(?<![\w@./-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})\b(?:/{_URL_CHARS}*)?",
-}
-_CASE_INSENSITIVE_KINDS = frozenset({"domain"})
+})
+_CASE_INSENSITIVE_KINDS = frozenset({"domain", "url"})
+_DIGIT = regex.compile(r"\d")
+_TLD_HINT = regex.compile(rf"(?i)\.(?:{_TLDS})\b")
+
+# Cheap tests that rule a kind out before its pattern runs (most texts have no spans at all).
+_PREFILTERS: Mapping[str, Any] = MappingProxyType({
+    "code_block": lambda t: "```" in t,
+    "inline_code": lambda t: "`" in t,
+    "url": lambda t: "://" in t or "www." in t.lower(),
+    "email": lambda t: "@" in t,
+    "placeholder": lambda t: "<" in t,
+    "mention": lambda t: "@" in t,
+    "hashtag": lambda t: "#" in t,
+    "emoji": lambda t: not t.isascii(),
+    "quantity": lambda t: _DIGIT.search(t) is not None,
+    "domain": lambda t: _TLD_HINT.search(t) is not None,
+})
 
 # Tolerant sentinel: 1–2 brackets of any kind (optionally backslash-escaped), spaces, any decimal digits.
 _OPEN = r"\\?[\[\(\{［（｛【〔〖⟦「『]"
 _CLOSE = r"\\?[\]\)\}］）｝】〕〗⟧」』]"
 _SENTINEL_RX = regex.compile(
-    rf"(?P<open>{_OPEN}(?:\s*{_OPEN})?)\s*(?P<num>\d{{1,4}})\s*(?P<close>{_CLOSE}(?:\s*{_CLOSE})?)"
+    rf"(?P<open>{_OPEN}(?:\s*{_OPEN})?)\s*(?P<num>\d{{1,6}})\s*(?P<close>{_CLOSE}(?:\s*{_CLOSE})?)"
 )
 _SQUARE = frozenset("[［【〔〖⟦")
 _SQUARE_CLOSE = frozenset("]］】〕〗⟧")
@@ -220,37 +238,51 @@ class Protector:
         unknown = set(kinds) - set(ALL_KINDS)
         if unknown:
             raise ValueError(f"unknown protected span kinds: {sorted(unknown)}")
-        parts = []
+        compiled: list[tuple[str, Any, Any]] = []
         for kind in kinds:
             body = _PATTERNS[kind]
             if kind in _CASE_INSENSITIVE_KINDS:
                 body = f"(?i:{body})"
-            parts.append(f"(?P<{kind}>{body})")
+            compiled.append((kind, regex.compile(body), _PREFILTERS.get(kind)))
         for name, body in (extra_patterns or {}).items():
             if not regex.fullmatch(r"[a-z_][a-z0-9_]*", name) or name in _PATTERNS:
                 raise ValueError(f"bad extra pattern name {name!r}")
-            parts.append(f"(?P<{name}>{body})")
-        self._rx = regex.compile("|".join(parts)) if parts else None
+            compiled.append((name, regex.compile(body), None))
+        self._patterns = tuple(compiled)
         self.case_sensitive_terms = case_sensitive_terms
         self.protected_terms = tuple(protected_terms)
         self._default_terms_rx = _term_pattern(self.protected_terms, case_sensitive_terms)
+        self._terms_cache: dict[tuple[str, ...], Any] = {}
+        self._terms_lock = threading.Lock()
+
+    def _terms_rx(self, terms: tuple[str, ...]) -> Any:
+        """Compiled pattern for per-call protected terms (the last 64 term lists are kept)."""
+        with self._terms_lock:
+            rx = self._terms_cache.get(terms)
+            if rx is None:
+                rx = _term_pattern(terms, self.case_sensitive_terms)
+                if len(self._terms_cache) >= 64:
+                    self._terms_cache.pop(next(iter(self._terms_cache)))
+                self._terms_cache[terms] = rx
+        return rx
 
     # ------------------------------------------------------------------ finding
     def find(self, text: str, *, protected_terms: Iterable[str] = ()) -> list[Span]:
         """The protected spans of `text` (built-in kinds + terms), merged where they overlap, in order."""
         spans: list[Span] = []
-        if self._rx is not None:
-            for m in self._rx.finditer(text):
-                kind = m.lastgroup or "protected"
+        for kind, rx, prefilter in self._patterns:
+            if prefilter is not None and not prefilter(text):
+                continue
+            for m in rx.finditer(text):
                 start, end = m.span()
                 if kind == "url" or kind == "domain":
                     end = _trim_url(text, start, end)
                 spans.append(Span(start, end, kind, text[start:end]))
         extra = tuple(protected_terms)
-        for rx in (self._default_terms_rx, _term_pattern(extra, self.case_sensitive_terms) if extra else None):
+        for rx in (self._default_terms_rx, self._terms_rx(extra) if extra else None):
             if rx is not None:
                 spans.extend(Span(m.start(), m.end(), "term", m.group()) for m in rx.finditer(text))
-        return merge_spans(spans)
+        return merge_spans(spans) if len(spans) > 1 else spans
 
     # ------------------------------------------------------------------ masking
     def mask(

@@ -33,7 +33,7 @@ _CC = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
 _SSN = re.compile(r"(?<![0-9-])([0-9]{3})([- .]?)([0-9]{2})\2([0-9]{4})(?![0-9]|-[0-9])")
 _IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])")
-_IPV6 = re.compile(r"(?<![A-Za-z0-9:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:|(?:[0-9]{1,3}\.){3}[0-9]{1,3})(?:/[0-9]{1,3})?(?![A-Za-z0-9:])")
+_IPV6 = re.compile(r"(?<![A-Za-z0-9:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:[0-9]{1,3}\.){3}[0-9]{1,3}|[0-9A-Fa-f]{1,4})?(?:/[0-9]{1,3})?(?![A-Za-z0-9:])")
 _PHONE = re.compile(
     r"(?<![A-Za-z0-9+])(?:(?:\+|00)[0-9]{1,3}[ .-]?)?(?:\(0\)[ ]?)?(?:\([0-9]{1,5}\)[ .-]?)?[0-9]{1,6}"
     r"(?:[ .-][0-9]{1,6}){0,5}(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?(?![A-Za-z0-9])",
@@ -189,7 +189,7 @@ def find_patterns(text: str) -> Iterator[Match]:
             yield m.start(), m.end(), "IP_ADDRESS", 0.97
     for m in _IPV6.finditer(text):
         s = m.group().split("/")[0]
-        if s.count(":") >= 2 and ip_ok(s):
+        if s.count(":") >= 2 and any(c.isalnum() for c in s) and ip_ok(s):
             yield m.start(), m.end(), "IP_ADDRESS", 0.97
     for m in _DATE.finditer(text):
         ctx = _DOB_CONTEXT.search(text[max(0, m.start() - 25) : m.start()])

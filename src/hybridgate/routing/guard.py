@@ -1,0 +1,143 @@
+"""The wrapper every provider sits in: one ``Attempt`` per upstream call, the per-call timeout,
+the stream inter-chunk (stall) timeout, the provider's circuit breaker and its latency record.
+
+``GuardedProvider`` satisfies the provider protocol, so routing code never needs to know
+whether it talks to a bare provider or a guarded one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..context import Attempt, RequestContext
+from ..errors import ProviderError, ProviderTimeout
+from ..providers import Provider
+from .breaker import BreakerOpen, CircuitBreaker
+
+__all__ = ["GuardedProvider", "LatencyTracker"]
+
+
+class LatencyTracker:
+    """The last N successful call latencies of one provider (for hedging at its p95)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.samples: deque[float] = deque(maxlen=size)
+
+    def add(self, seconds: float) -> None:
+        self.samples.append(seconds)
+
+    def quantile(self, q: float) -> float | None:
+        if len(self.samples) < 10:
+            return None
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _usage_into(attempt: Attempt, result: Any) -> None:
+    usage = result.get("usage") if isinstance(result, dict) else None
+    if isinstance(usage, dict):
+        attempt.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        attempt.completion_tokens = int(usage.get("completion_tokens") or 0)
+
+
+class GuardedProvider:
+    def __init__(self, inner: Provider, breaker: CircuitBreaker, stream_idle_timeout: float | None = None) -> None:
+        self.inner = inner
+        self.breaker = breaker
+        self.latency = LatencyTracker()
+        self.stream_idle_timeout = stream_idle_timeout
+        self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
+        self.capabilities = inner.capabilities
+        self.config = getattr(inner, "config", None)
+
+    def __repr__(self) -> str:
+        return f"<Guarded {self.inner!r} breaker={self.breaker.state}>"
+
+    def _begin(self, body: dict[str, Any], ctx: RequestContext) -> tuple[Attempt, RequestContext]:
+        attempt = Attempt(self.name, body.get("model"), self.in_house)
+        ctx.attempts.append(attempt)
+        try:
+            self.breaker.allow()
+        except BreakerOpen as exc:
+            attempt.network = False
+            attempt.finish(exc.code)
+            raise
+        return attempt, ctx.for_attempt(attempt)
+
+    def _end(self, attempt: Attempt, error: BaseException | None) -> None:
+        if isinstance(error, (GeneratorExit, asyncio.CancelledError)):
+            attempt.finish("cancelled")  # the caller stopped listening: says nothing about the provider
+            return
+        code = getattr(error, "code", "internal_error") if error is not None else None
+        attempt.finish(code)
+        self.breaker.record(error)
+        if error is None:
+            self.latency.add(attempt.elapsed_ms / 1000.0)
+
+    async def _call(self, method: str, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        attempt, actx = self._begin(body, ctx)
+        budget = ctx.call_budget()
+        try:
+            async with asyncio.timeout(budget):
+                result = await getattr(self.inner, method)(body, actx)
+        except TimeoutError:
+            err = ProviderTimeout(f"{self.name}: no answer within {budget:.2f}s", provider=self.name)
+            self._end(attempt, err)
+            raise err from None
+        except BaseException as exc:
+            self._end(attempt, exc)
+            raise
+        _usage_into(attempt, result)
+        self._end(attempt, None)
+        return result
+
+    async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return await self._call("chat", body, ctx)
+
+    async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return await self._call("embed", body, ctx)
+
+    async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return await self._call("moderate", body, ctx)
+
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        attempt, actx = self._begin(body, ctx)
+        stream = self.inner.chat_stream(body, actx)
+        first_wait = ctx.call_budget()
+        idle = self.stream_idle_timeout
+        error: BaseException | None = None
+        got_first = False
+        try:
+            while True:
+                wait = idle if got_first else first_wait
+                try:
+                    async with asyncio.timeout(wait):
+                        chunk = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    what = "stalled" if got_first else "sent nothing"
+                    error = ProviderTimeout(f"{self.name}: stream {what} for {wait:.2f}s", provider=self.name)
+                    raise error from None
+                got_first = True
+                _usage_into(attempt, chunk)
+                yield chunk
+        except ProviderError as exc:
+            error = exc
+            raise
+        except BaseException as exc:
+            error = error or exc
+            raise
+        finally:
+            await stream.aclose()
+            self._end(attempt, error)
+
+    async def list_models(self) -> list[str]:
+        return await self.inner.list_models()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
