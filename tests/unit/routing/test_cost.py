@@ -104,7 +104,7 @@ def test_estimate_tokens() -> None:
 async def test_estimate_reserve_settle_with_cost() -> None:
     """The wiring the gateway does: estimate -> reserve -> call -> settle with the actual cost."""
     cm = CostModel()
-    budgets = Budgets(BudgetConfig.model_validate({"apps": {"a": {"tokens_per_min": 10_000, "usd_per_day": 0.01}}}),
+    budgets = Budgets(BudgetConfig.model_validate({"apps": {"a": {"tokens_per_min": 10_000, "usd_per_day": 0.02}}}),
                       MemoryBudgetStore())
     body = {"messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 1000}
     p, c = estimate_tokens(body)
