@@ -29,7 +29,7 @@ _DOMAIN = re.compile(
     _I,
 )
 _NOT_TLD = {"py", "md", "rs", "sh", "js", "ts", "cs", "db", "so", "go", "rb", "pl", "pm", "js", "md", "txt", "h", "c"}
-_CC = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])")
+_CC = re.compile(r"(?<![0-9+])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
 _SSN = re.compile(r"(?<![0-9-])([0-9]{3})([- .]?)([0-9]{2})\2([0-9]{4})(?![0-9]|-[0-9])")
 _IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])")
@@ -128,9 +128,9 @@ def _cc_grouping_ok(s: str) -> bool:
 def _phone_score(text: str, start: int, m: str) -> float:
     body = re.split(r"(?i)\s?(?:x|ext\.?|#)\s?[0-9]+$", m)[0]
     n = len(digits(body))
-    if n < 7 or n > 15 or _YEAR_RANGE.match(body):
-        return 0.0
     formatted = body.startswith(("+", "00", "(")) or "(" in body
+    if n < 7 or n > (20 if formatted else 15) or _YEAR_RANGE.match(body):
+        return 0.0
     seps = re.findall(r"[ .-]", body)
     before = text[max(0, start - 40) : start]
     context = bool(_PHONE_CONTEXT.search(before.rstrip(" :")))
