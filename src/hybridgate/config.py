@@ -183,6 +183,7 @@ class AppConfig(_Strict):
     features: list[str] = Field(default_factory=lambda: ["*"])
     models: list[str] = Field(default_factory=lambda: ["*"])
     admin: bool = False
+    data_classes: list[str] = Field(default_factory=list, description="classes every request of this app carries")
 
     @field_validator("features")
     @classmethod
@@ -200,6 +201,47 @@ class AppConfig(_Strict):
         return v
 
 
+Treatment = Literal["allow", "pseudonymise", "in_house_only", "refuse"]
+
+
+class ClassRule(_Strict):
+    """What may happen to data of one class when a partner would see it."""
+
+    treatment: Treatment
+    providers: list[str] | None = Field(None, description="if set, only these providers may see this class")
+
+
+class PIIRule(_Strict):
+    enabled: bool = True
+    treatment: Treatment = "pseudonymise"
+    entities: list[str] | None = Field(None, description="labels to act on (default: all the detector knows)")
+    min_score: float = Field(0.5, ge=0, le=1)
+    timeout_ms: float = Field(250.0, gt=0, description="detection slower than this fails closed")
+
+
+class DataControlConfig(_Strict):
+    """Which providers may see which data. Strictest wins: refuse > in_house_only > pseudonymise > allow."""
+
+    default: Treatment = "allow"
+    classes: dict[str, ClassRule] = Field(default_factory=dict)
+    unknown_class: Treatment = Field("in_house_only", description="a class the config does not know fails closed")
+    pii: PIIRule = Field(default_factory=PIIRule)
+    on_detector_error: Literal["in_house_only", "refuse"] = "in_house_only"
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _short_rules(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: ({"treatment": r} if isinstance(r, str) else r) for k, r in v.items()}
+        return v
+
+
+class LedgerConfig(_Strict):
+    url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<state_dir>/ledger.db")
+    store_raw: bool = Field(False, description="keep the raw bytes sent and received beside the chain")
+    retention_days: float | None = Field(None, gt=0)
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -215,6 +257,8 @@ class Config(_Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     routes: dict[str, RouteConfig] = Field(default_factory=dict)
     apps: dict[str, AppConfig] = Field(default_factory=dict)
+    data_control: DataControlConfig = Field(default_factory=DataControlConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     source: str = Field("<embedded default>", exclude=True)
 
     @model_validator(mode="after")
@@ -226,6 +270,10 @@ class Config(_Strict):
                         f"routes.{rname}: unknown provider {t.provider!r} in targets; "
                         f"configured: {sorted(self.providers)}"
                     )
+        for cname, rule in self.data_control.classes.items():
+            for p in rule.providers or ():
+                if p not in self.providers:
+                    raise ValueError(f"data_control.classes.{cname}.providers: unknown provider {p!r}")
         for cap in CAPABILITIES:
             defaults = [n for n, r in self.routes.items() if r.capability == cap and r.default]
             if len(defaults) > 1:
@@ -235,7 +283,7 @@ class Config(_Strict):
     @property
     def version_hash(self) -> str:
         """A short content hash of the routing-relevant config (secrets excluded)."""
-        data = self.model_dump(mode="json", exclude={"apps", "source"})
+        data = self.model_dump(mode="json", exclude={"apps", "source", "ledger", "server"})
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
 
 

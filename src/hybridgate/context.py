@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 __all__ = ["Attempt", "RequestContext", "new_request_id"]
 
@@ -34,6 +35,8 @@ class Attempt:
     request_sha256: str | None = None  # of the exact bytes sent upstream
     response_sha256: str | None = None  # of the exact bytes received
     bytes_sent: int = 0
+    sent_bytes: bytes | None = field(default=None, repr=False)  # kept for ledgers that store raw content
+    received_bytes: bytes | None = field(default=None, repr=False)
 
     def finish(self, error: str | None = None) -> None:
         self.elapsed_ms = (time.monotonic() - self.started) * 1000.0
@@ -50,6 +53,8 @@ class RequestContext:
     data_classes: frozenset[str] = frozenset()
     language: str | None = None  # ISO 639-1 of the request text, when known
     request_bytes: int = 0
+    shadow: bool = False  # a mirrored call whose answer nobody waits for
+    privacy: Any = None  # the data-control Decision for this request (privacy/policy.py)
     deadline: float | None = None  # time.monotonic() value after which no new attempt starts
     attempt_timeout: float | None = None  # seconds one upstream call may take
     attempts: list[Attempt] = field(default_factory=list)

@@ -1,7 +1,13 @@
-"""Gateway: builds providers and routes from config; the one entry point for library use.
+"""Gateway: builds providers, wrappers and routes from config; the one entry point for library use.
 
     async with Gateway.from_config("hybridgate.yaml") as gw:
         reply = await gw.chat({"model": "default", "messages": [{"role": "user", "content": "hi"}]})
+
+Each provider is wrapped once, at start-up, in small layers (outermost first):
+``GuardedProvider`` (attempt record, timeouts, circuit breaker) → for partners only:
+``PrivacyGuard`` (pseudonymise / restore) → ``EgressRecorder`` (ledger) → the provider.
+Per request: resolve the route → data policy decides who may see the data → the route runs
+its candidates (retries, fallback, hedging, stream failover).
 
 Every call takes an optional ``RequestContext`` (the HTTP server passes one per request with
 the calling app); library callers may omit it and act as a trusted in-process caller.
@@ -9,6 +15,7 @@ the calling app); library callers may omit it and act as a trusted in-process ca
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +25,11 @@ from typing import Any
 from .auth import App, AppRegistry
 from .config import Config, load_config
 from .context import RequestContext
-from .errors import ModelNotFound, NotConfigured
+from .errors import ModelNotFound, NotConfigured, PolicyRefused
+from .ledger.recorder import EgressRecorder, LedgerHandle
+from .ledger.store import ledger_url
+from .privacy.guard import PrivacyGuard
+from .privacy.policy import DataPolicy
 from .providers import Provider, build_provider
 from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, stream_route
 
@@ -30,32 +41,45 @@ _HINT = {
     "embeddings": "configure an embeddings route (the embedded default uses the in-house all-minilm-l6-v2)",
     "moderation": "configure a moderation route (the embedded default uses the in-house hybridgate-moderation)",
 }
+_METHOD = {"chat": "chat", "embeddings": "embed", "moderation": "moderate"}
 
 
 class Gateway:
-    def __init__(self, config: Config, *, seed: int | None = None) -> None:
+    def __init__(self, config: Config, *, seed: int | None = None, detector_factory: Any = None) -> None:
         self.config = config
         self.rng = random.Random(seed)
+        self.ledger = LedgerHandle(ledger_url(config), store_raw=config.ledger.store_raw)
+        self.data_policy = DataPolicy(config.data_control, detector_factory)
         self.providers: dict[str, Provider] = {}
         for name, pc in config.providers.items():
-            self.providers[name] = GuardedProvider(build_provider(name, pc), CircuitBreaker(name, pc.breaker))
+            provider: Provider = build_provider(name, pc)
+            if not provider.in_house:
+                provider = PrivacyGuard(EgressRecorder(provider, self.ledger))
+            self.providers[name] = GuardedProvider(provider, CircuitBreaker(name, pc.breaker))
         self.routes: dict[str, Route] = build_routes(config, self.providers)
         self.apps = AppRegistry(config.apps)
+        self._app_classes = {n: frozenset(a.data_classes) for n, a in config.apps.items()}
         self.policy_version = config.version_hash
-        self._defaults = {}
+        self._defaults: dict[str, Route | None] = {}
         for cap in {r.capability for r in self.routes.values()}:
             of_cap = [r for r in self.routes.values() if r.capability == cap]
             marked = [r for r in of_cap if r.default]
             self._defaults[cap] = marked[0] if marked else (of_cap[0] if len(of_cap) == 1 else None)
 
     @classmethod
-    def from_config(cls, config: Config | str | Path | None = None) -> Gateway:
+    def from_config(cls, config: Config | str | Path | None = None, **kw: Any) -> Gateway:
         if not isinstance(config, Config):
             config = load_config(config)
-        return cls(config)
+        return cls(config, **kw)
+
+    async def start(self) -> Gateway:
+        """Load what the request path must not wait for (the PII detector, when partners exist)."""
+        if self.config.data_control.pii.enabled and any(not p.in_house for p in self.providers.values()):
+            await asyncio.to_thread(self.data_policy.warmup)
+        return self
 
     async def __aenter__(self) -> Gateway:
-        return self
+        return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
@@ -63,6 +87,7 @@ class Gateway:
     async def aclose(self) -> None:
         for p in self.providers.values():
             await p.aclose()
+        await self.ledger.aclose()
 
     # ------------------------------------------------------------------ resolution
 
@@ -71,10 +96,10 @@ class Gateway:
         if model:
             route = self.routes.get(model)
             if route is None or route.capability != capability:
-                known = sorted(n for n, r in self.routes.items() if r.capability == capability
-                               and (app is None or app.allows_model(n)))
                 if not any(r.capability == capability for r in self.routes.values()):
                     raise NotConfigured(f"no {capability} route is configured: {_HINT.get(capability, 'add one')}")
+                known = sorted(n for n, r in self.routes.items() if r.capability == capability
+                               and (app is None or app.allows_model(n)))
                 raise ModelNotFound(f"model {model!r} does not exist for {capability}; available: {known}",
                                     param="model")
         else:
@@ -85,40 +110,48 @@ class Gateway:
             app.check_model(route.name)
         return route
 
-    def _prepare(self, capability: str, body: dict[str, Any], ctx: RequestContext | None,
-                 app: App | None) -> tuple[Route, RequestContext]:
+    async def _begin(self, capability: str, body: dict[str, Any], ctx: RequestContext | None,
+                     app: App | None) -> tuple[Route, RequestContext]:
         ctx = ctx or RequestContext()
         ctx.feature = ctx.feature or capability
         if app is not None:
             ctx.app = app.name
             app.check_feature(capability)
+        ctx.data_classes = ctx.data_classes | self._app_classes.get(ctx.app, frozenset())
         route = self.resolve(capability, body.get("model"), app)
         ctx.route = route.name
         ctx.policy_version = self.policy_version
         if ctx.deadline is None:
             ctx.deadline = time.monotonic() + route.config.timeout.total
         ctx.attempt_timeout = route.config.timeout.attempt
+        everyone = [c for _, _, b in route.branches for c in b] + list(route.candidates)
+        decision = await self.data_policy.decide(_METHOD.get(capability, capability), body, ctx,
+                                                 partners_possible=any(not c.provider.in_house for c in everyone))
+        ctx.privacy = decision
+        if not any(decision.allows(c.provider) for c in everyone):
+            raise PolicyRefused(f"no provider on route {route.name!r} may see this data ({decision.explain()}); "
+                                "add an in-house target to the route to serve it")
         return route, ctx
 
     # ------------------------------------------------------------------- the calls
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
-        route, ctx = self._prepare("chat", body, ctx, app)
+        route, ctx = await self._begin("chat", body, ctx, app)
         return await call_route(route, "chat", body, ctx, self.rng)
 
     async def stream_chat(self, body: dict[str, Any], ctx: RequestContext | None = None,
                           app: App | None = None) -> AsyncIterator[dict[str, Any]]:
-        route, ctx = self._prepare("chat", body, ctx, app)
+        route, ctx = await self._begin("chat", body, ctx, app)
         async for chunk in stream_route(route, body, ctx, self.rng):
             yield chunk
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
-        route, ctx = self._prepare("embeddings", body, ctx, app)
+        route, ctx = await self._begin("embeddings", body, ctx, app)
         return await call_route(route, "embed", body, ctx, self.rng)
 
     async def moderate(self, body: dict[str, Any], ctx: RequestContext | None = None,
                        app: App | None = None) -> dict:
-        route, ctx = self._prepare("moderation", body, ctx, app)
+        route, ctx = await self._begin("moderation", body, ctx, app)
         return await call_route(route, "moderate", body, ctx, self.rng)
 
     def models_for(self, app: App | None = None) -> list[Route]:

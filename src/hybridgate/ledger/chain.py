@@ -95,6 +95,10 @@ class LedgerCore:
         self.t = tables
         self.store_raw = store_raw
         self._pg = is_postgres(engine)
+        cols = [c.name for c in tables.ledger.columns]
+        mark = "%({})s" if self._pg else ":{}"
+        self._insert_sql = (f"INSERT INTO {tables.ledger.name} ({', '.join(cols)}) "
+                            f"VALUES ({', '.join(mark.format(c) for c in cols)})")
 
     # ------------------------------------------------------------------ writing
 
@@ -114,21 +118,25 @@ class LedgerCore:
         if not records:
             return []
         with begin_write(self.engine) as conn, conn.begin():
-            head = self._lock_head(conn)
-            seq, prev = head.seq, head.hash
-            rows = []
-            for r in records:
-                seq += 1
-                rows.append(_json_cols(r.place(seq, prev)))
-                prev = r.hash  # type: ignore[assignment]
-            conn.execute(self.t.ledger.insert(), rows)
-            if self.store_raw:
-                raw = [{"seq": p.seq, "request": p.raw_request, "response": p.raw_response}
-                       for p in records if p.raw_request is not None or p.raw_response is not None]
-                if raw:
-                    conn.execute(self.t.raw.insert(), raw)
-            conn.execute(self.t.head.update().where(self.t.head.c.id == 1).values(seq=seq, hash=prev))
+            self.write_batch_on(conn, records)
         return list(records)
+
+    def write_batch_on(self, conn: Any, records: Sequence[EgressRecord]) -> None:
+        """The body of ``write_batch`` inside the caller's open transaction on ``conn``."""
+        head = self._lock_head(conn)
+        seq, prev = head.seq, head.hash
+        rows = []
+        for r in records:
+            seq += 1
+            rows.append(_json_cols(r.place(seq, prev)))
+            prev = r.hash  # type: ignore[assignment]
+        conn.exec_driver_sql(self._insert_sql, rows)  # plain executemany: a third of the CPU of insert()
+        if self.store_raw:
+            raw = [{"seq": r.seq, "request": r.raw_request, "response": r.raw_response}
+                   for r in records if r.raw_request is not None or r.raw_response is not None]
+            if raw:
+                conn.execute(self.t.raw.insert(), raw)
+        conn.execute(self.t.head.update().where(self.t.head.c.id == 1).values(seq=seq, hash=prev))
 
     def find_by_rids(self, rids: Sequence[str]) -> dict[str, EgressRecord]:
         """Records already stored under these record ids (to settle a commit whose outcome is unknown)."""

@@ -6,15 +6,16 @@
     result = await ledger.verify()
     await ledger.close()
 
-Group commit: ``append`` puts the record on a queue and waits. ONE writer thread takes
-everything queued, chains it (seq, prev_hash, hash) in order, inserts it in one transaction
-with one commit (one fsync), then wakes all the waiters. While a commit is on disk the next
-batch collects, so with many concurrent requests the fsync is shared; with one request at a
-time the cost is one commit, as it must be: a response waits for its record to be durable.
+Group commit: ``append`` puts the record on a queue and waits. ONE writer task takes
+everything queued, and in ONE dedicated database thread chains it (seq, prev_hash, hash) in
+order, inserts it in one transaction with one commit (one fsync), then wakes all the waiters.
+While a commit is on disk the next batch collects, so with many concurrent requests the fsync
+is shared; with one request at a time the cost is one commit, as it must be: a response waits
+for its record to be durable.
 
-The database runs through SQLAlchemy's synchronous engine in that dedicated thread (not the
-async engine): it needs no greenlet/aiosqlite, keeps the event loop free while SQLite fsyncs,
-and measured no slower (BENCHMARKS.md, "Egress ledger").
+SQLAlchemy's synchronous engine runs in that thread rather than its async engine on the loop:
+no greenlet/aiosqlite needed, and the per-row work of a 500-record insert (tens of ms of
+Python) never runs on the event loop (measured: BENCHMARKS.md, "Egress ledger").
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ import asyncio
 import concurrent.futures
 import csv
 import logging
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
@@ -44,7 +43,6 @@ log = logging.getLogger("hybridgate.ledger")
 
 _STOP = object()
 _RETRIES = (0.05, 0.2, 0.8)
-Done = Callable[[Any, BaseException | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +77,11 @@ def _exists(engine: Any, tables: Tables) -> bool:
 
 
 class EgressLedger:
-    """Async API over one ledger; ``append`` returns once the record is committed."""
+    """Async API over one ledger; ``append`` returns once the record is committed.
+
+    Batches are collected by a task on the event loop that started the ledger and committed in
+    one dedicated database thread, so the loop never waits on SQLAlchemy or an fsync.
+    """
 
     def __init__(self, url: str, *, store_raw: bool = False, table_prefix: str = DEFAULT_PREFIX,
                  max_batch: int = 512) -> None:
@@ -90,20 +92,24 @@ class EgressLedger:
         self.table_prefix = table_prefix
         self.max_batch = max_batch  # 1 = one commit per record (for comparison only)
         self.core: LedgerCore | None = None
-        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._closing = False
         self.batches = 0  # committed transactions (for tests and benchmarks)
+        self._q: asyncio.Queue[Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._db: concurrent.futures.ThreadPoolExecutor | None = None
+        self._closing = False
 
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> EgressLedger:
-        """Open the database (create the tables if missing) and start the writer thread."""
+        """Open the database (create the tables if missing) and start the writer."""
         if self.core is None:
-            self.core = await asyncio.to_thread(open_ledger_core, self.url, store_raw=self.store_raw,
-                                                table_prefix=self.table_prefix)
-            self._thread = threading.Thread(target=self._writer, name="hybridgate-ledger-writer", daemon=True)
-            self._thread.start()
+            self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hybridgate-ledger")
+            self._loop = asyncio.get_running_loop()
+            self.core = await self._loop.run_in_executor(
+                self._db, lambda: open_ledger_core(self.url, store_raw=self.store_raw, table_prefix=self.table_prefix))
+            self._q = asyncio.Queue()
+            self._task = self._loop.create_task(self._writer(), name="hybridgate-ledger-writer")
         return self
 
     async def close(self) -> None:
@@ -111,11 +117,13 @@ class EgressLedger:
         if self._closing:
             return
         self._closing = True
-        if self._thread is not None:
-            self._q.put(_STOP)
-            await asyncio.to_thread(self._thread.join)
-        if self.core is not None:
-            self.core.engine.dispose()
+        if self._task is not None and self._q is not None:
+            self._q.put_nowait(_STOP)
+            await self._task
+        if self._db is not None:
+            if self.core is not None:
+                await asyncio.get_running_loop().run_in_executor(self._db, self.core.engine.dispose)
+            self._db.shutdown(wait=True)
 
     async def __aenter__(self) -> EgressLedger:
         return await self.start()
@@ -129,69 +137,72 @@ class EgressLedger:
         """Chain and commit ``record``; return it with ``seq``, ``prev_hash`` and ``hash`` set.
 
         Raises ``HybridgateError`` (code ``ledger_unavailable``) when it cannot be made durable:
-        the caller must then not deliver the partner's answer.
+        the caller must then not deliver the partner's answer. Cancelling the caller does not
+        withdraw the record: it is committed all the same.
         """
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[EgressRecord] = loop.create_future()
-
-        def done(result: Any, exc: BaseException | None) -> None:
-            try:
-                loop.call_soon_threadsafe(_settle, fut, result, exc)
-            except RuntimeError:  # the loop is gone; nobody is waiting any more
-                pass
-
-        self._submit(record, done)
-        return await fut
-
-    def append_threadsafe(self, record: EgressRecord) -> concurrent.futures.Future[EgressRecord]:
-        """Queue ``record`` from any thread; the future resolves once it is committed."""
-        cf: concurrent.futures.Future[EgressRecord] = concurrent.futures.Future()
-
-        def done(result: Any, exc: BaseException | None) -> None:
-            if exc is not None:
-                cf.set_exception(exc)
-            else:
-                cf.set_result(result)
-
-        self._submit(record, done)
-        return cf
-
-    def _submit(self, record: EgressRecord, done: Done) -> None:
-        if self._thread is None or self._closing:
+        if self._q is None or self._closing:
             raise HybridgateError("egress ledger is not running (start() it first, or it was closed)",
                                   code="ledger_unavailable")
         if record.seq is not None:
             raise ValueError("record already has a seq; append a fresh record")
-        self._q.put((record, done))
+        if asyncio.get_running_loop() is not self._loop:
+            return await asyncio.wrap_future(self.append_threadsafe(record))
+        fut: asyncio.Future[EgressRecord] = self._loop.create_future()
+        self._q.put_nowait((record, fut))
+        return await fut
 
-    def _writer(self) -> None:
+    def append_threadsafe(self, record: EgressRecord) -> concurrent.futures.Future[EgressRecord]:
+        """Append from another thread or event loop; the future resolves once the record is committed."""
+        if self._loop is None:
+            raise HybridgateError("egress ledger is not started", code="ledger_unavailable")
+        return asyncio.run_coroutine_threadsafe(self.append(record), self._loop)
+
+    async def _writer(self) -> None:
+        assert self._q is not None and self._loop is not None
+        q, loop = self._q, self._loop
         stop = False
         while not stop:
-            item = self._q.get()
+            item = await q.get()
             if item is _STOP:
                 break
+            # Let the appenders that the last commit released (and any ready task) queue first:
+            # one commit for all of them beats two.
+            await asyncio.sleep(0)
             batch = [item]
             while len(batch) < self.max_batch:
                 try:
-                    nxt = self._q.get_nowait()
-                except queue.Empty:
+                    nxt = q.get_nowait()
+                except asyncio.QueueEmpty:
                     break
                 if nxt is _STOP:
                     stop = True
                     break
                 batch.append(nxt)
+            records = [r for r, _ in batch]
             try:
-                self._commit(batch)
-            except BaseException as exc:  # never let the writer die with waiters hanging
-                log.exception("egress ledger writer failed")
-                _fail_all(batch, exc)
+                placed: list[EgressRecord] | BaseException = await loop.run_in_executor(self._db, self._commit,
+                                                                                        records)
+            except BaseException as exc:  # noqa: BLE001 - never leave waiters hanging
+                placed = exc if isinstance(exc, HybridgateError) else HybridgateError(
+                    f"egress ledger: {type(exc).__name__}: {exc}", code="ledger_unavailable")
+                if not isinstance(exc, Exception):
+                    for _, fut in batch:
+                        _settle(fut, None, placed)
+                    raise
+            if isinstance(placed, BaseException):
+                for _, fut in batch:
+                    _settle(fut, None, placed)
+            else:
+                self.batches += 1
+                for (_, fut), p in zip(batch, placed):
+                    _settle(fut, p, None)
 
-    def _commit(self, batch: list[tuple[EgressRecord, Done]]) -> None:
+    def _commit(self, records: list[EgressRecord]) -> list[EgressRecord]:
+        """Write one batch (in the database thread), retrying transient failures."""
         assert self.core is not None
-        records = [r for r, _ in batch]
         for attempt, pause in enumerate((*_RETRIES, None)):
             try:
-                placed = self.core.write_batch(records)
+                return self.core.write_batch(records)
             except (OperationalError, InterfaceError, DBAPIError) as exc:
                 transient = isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
                 # the commit may have happened before the connection broke: look before retrying
@@ -200,20 +211,16 @@ class EgressLedger:
                 except Exception:  # noqa: BLE001 - the database is still away; keep retrying
                     found = {}
                 if len(found) == len(records):
-                    placed = [found[r.rid] for r in records]
-                elif transient and pause is not None and not found:
+                    return [found[r.rid] for r in records]
+                if transient and pause is not None and not found:
                     log.warning("egress ledger commit failed (attempt %d): %s; retrying", attempt + 1, exc)
+                    for r in records:
+                        object.__setattr__(r, "seq", None)
                     time.sleep(pause)
                     continue
-                else:
-                    err = HybridgateError(f"egress ledger: could not commit {len(records)} record(s): "
-                                          f"{_short(exc)}", code="ledger_unavailable")
-                    _fail_all(batch, err)
-                    return
-            self.batches += 1
-            for (_, done), p in zip(batch, placed):
-                done(p, None)
-            return
+                raise HybridgateError(f"egress ledger: could not commit {len(records)} record(s): {_short(exc)}",
+                                      code="ledger_unavailable") from exc
+        raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------- reading
 
@@ -311,16 +318,6 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
         fut.set_exception(exc)
     else:
         fut.set_result(result)
-
-
-def _fail_all(batch: list[tuple[EgressRecord, Done]], exc: BaseException) -> None:
-    if not isinstance(exc, HybridgateError):
-        exc = HybridgateError(f"egress ledger: {type(exc).__name__}: {exc}", code="ledger_unavailable")
-    for _, done in batch:
-        try:
-            done(None, exc)
-        except Exception:  # noqa: BLE001
-            log.exception("egress ledger: could not notify a waiter")
 
 
 def _short(exc: BaseException) -> str:

@@ -104,7 +104,7 @@ class HttpClient:
         attempt = ctx.attempt if ctx is not None else None
         if attempt is not None and data is not None:
             attempt.request_sha256 = hashlib.sha256(data).hexdigest()
-            attempt.bytes_sent = len(data)
+            attempt.bytes_sent, attempt.sent_bytes = len(data), data
         try:
             async with self._get_session().request(
                 method, self.base_url + path, data=data, params=params,
@@ -113,6 +113,7 @@ class HttpClient:
                 raw = await resp.read()
                 if attempt is not None:
                     attempt.response_sha256 = hashlib.sha256(raw).hexdigest()
+                    attempt.received_bytes = raw
                 if resp.status >= 400:
                     on_error(resp.status, resp.headers, raw)
                 try:
@@ -144,7 +145,7 @@ class HttpClient:
         attempt = ctx.attempt if ctx is not None else None
         if attempt is not None:
             attempt.request_sha256 = hashlib.sha256(data).hexdigest()
-            attempt.bytes_sent = len(data)
+            attempt.bytes_sent, attempt.sent_bytes = len(data), data
         try:
             # a stream may legitimately last longer than one request; stalls are caught by sock_read
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect,

@@ -25,6 +25,10 @@ may be refused until it ages out). Usage is attributed to the reservation's time
 upstream call releases its reservation entirely (including its request count). ``Budgets.hold``
 releases in ``finally`` and shields settle/release from cancellation (a client disconnect), so a
 cancelled request never leaks its reservation.
+
+``retry_after`` on a refusal: seconds until enough of the refusing limits' entries age out (for
+``usd_per_day``: until 00:00 UTC), assuming nothing else is reserved meanwhile; ``None`` when the
+request alone is larger than a limit. A limit pushed over by an overrun refuses even zero amounts.
 """
 
 from __future__ import annotations
@@ -47,20 +51,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import BudgetExceeded, ProviderUnavailable
 from .cost import estimate_tokens
 
-__all__ = [
-    "AppBudget",
-    "BudgetConfig",
-    "BudgetHold",
-    "BudgetStore",
-    "Budgets",
-    "FeatureBudget",
-    "LimitSpec",
-    "MemoryBudgetStore",
-    "Reservation",
-    "Usage",
-    "estimate_tokens",
-    "open_budget_store",
-]
+__all__ = ["AppBudget", "BudgetConfig", "BudgetHold", "BudgetStore", "Budgets", "FeatureBudget", "LimitSpec",
+           "MemoryBudgetStore", "Reservation", "Usage", "estimate_tokens", "open_budget_store"]
 
 log = logging.getLogger("hybridgate.budget")
 
@@ -165,7 +157,13 @@ def refusal(refused: list[LimitSpec], retry_after: float | None) -> BudgetExceed
 
 
 class BudgetStore(Protocol):
-    """Atomic check-and-reserve over several limits; in-process or shared (Redis)."""
+    """Atomic check-and-reserve over several limits; in-process or shared (Redis).
+
+    ``suspends``: whether the store's coroutines can yield to the event loop (network I/O). If
+    not, ``Budgets`` calls them directly; if so, it runs them as shielded tasks so a cancelled
+    caller cannot interrupt them halfway."""
+
+    suspends: bool
 
     async def reserve(self, limits: list[LimitSpec], amounts: dict[str, int], now: float) -> Reservation:
         """Reserve ``amounts[spec.metric]`` on every limit, or none; raises ``BudgetExceeded``."""
@@ -222,19 +220,22 @@ class MemoryBudgetStore:
     lock, so it is atomic for coroutines and threads alike. Times must come from one clock; a
     time earlier than the key's last entry is clamped to it (the entry then lives slightly longer)."""
 
+    suspends = False
+
     def __init__(self) -> None:
         self._logs: dict[str, _Log] = {}
-        self._days: dict[str, int] = {}
+        self._days: dict[str, dict[int, int]] = {}  # key -> UTC day -> total
         self._lock = threading.Lock()
 
     async def reserve(self, limits: list[LimitSpec], amounts: dict[str, int], now: float) -> Reservation:
         with self._lock:
             refused: list[LimitSpec] = []
             wait: float | None = 0.0
+            day = int(now // DAY)
             for spec in limits:
                 amt = amounts.get(spec.metric, 0)
                 if spec.daily:
-                    used = self._days.get(spec.bucket(now), 0)
+                    used = self._days.get(spec.key, {}).get(day, 0)
                     if used + amt > spec.limit:
                         refused.append(spec)
                         ra = seconds_to_utc_midnight(now) if amt <= spec.limit else None
@@ -255,12 +256,16 @@ class MemoryBudgetStore:
             r = Reservation(new_reservation_id(), now)
             for spec in limits:
                 amt = amounts.get(spec.metric, 0)
-                bucket = spec.bucket(now)
                 if spec.daily:
-                    self._prune_days(spec, now)
-                    self._days[bucket] = self._days.get(bucket, 0) + amt
+                    bucket = f"{spec.key}:d{day}"
+                    days = self._days.setdefault(spec.key, {})
+                    if day not in days:  # forget days before yesterday (late settles may touch yesterday)
+                        for old in [d for d in days if d < day - 1]:
+                            del days[old]
+                    days[day] = days.get(day, 0) + amt
                 else:
-                    lg = self._logs[spec.key]
+                    bucket = spec.key
+                    lg = self._logs[bucket]
                     lg.last = max(lg.last, now)
                     lg.entries.append((lg.last, r.id))
                     lg.amounts[r.id] = amt
@@ -268,18 +273,15 @@ class MemoryBudgetStore:
                 r.holds.append((spec, bucket, amt))
             return r
 
-    def _prune_days(self, spec: LimitSpec, now: float) -> None:
-        """Forget this key's days before yesterday (late settles may still touch yesterday)."""
-        stale = spec.bucket(now - 2 * DAY)
-        self._days.pop(stale, None)
-
     def _adjust(self, r: Reservation, actual: dict[str, int] | None) -> None:
         with self._lock:
             for spec, bucket, amt in r.holds:
                 new = 0 if actual is None else actual.get(spec.metric, amt)
                 if spec.daily:
-                    if bucket in self._days:
-                        self._days[bucket] += new - amt
+                    days = self._days.get(spec.key, {})
+                    day = int(r.now // DAY)
+                    if day in days:
+                        days[day] += new - amt
                     continue
                 lg = self._logs.get(spec.key)
                 if lg is None or r.id not in lg.amounts:
@@ -299,7 +301,7 @@ class MemoryBudgetStore:
     async def used(self, spec: LimitSpec, now: float) -> int:
         with self._lock:
             if spec.daily:
-                return self._days.get(spec.bucket(now), 0)
+                return self._days.get(spec.key, {}).get(int(now // DAY), 0)
             lg = self._logs.get(spec.key)
             if lg is None:
                 return 0
@@ -342,25 +344,23 @@ class Budgets:
         self.clock = clock
         self._specs: dict[tuple[str, str], list[LimitSpec]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._suspends = getattr(store, "suspends", True)
 
     def limits(self, app: str, feature: str = "") -> list[LimitSpec]:
-        """The limits that apply to a request of ``app`` for ``feature`` (cached)."""
-        got = self._specs.get((app, feature))
-        if got is None:
-            got = self._specs[(app, feature)] = self._build(app, feature)
-        return got
-
-    def _build(self, app: str, feature: str) -> list[LimitSpec]:
+        """The limits that apply to a request of ``app`` for ``feature`` (cached per configured pair)."""
         ab = self.config.apps.get(app, self.config.default)
         if ab is None:
             return []
-        # {app} is a Redis Cluster hash tag: all keys of one request land in one slot.
-        tag = "{" + _key_part(app) + "}"
-        specs = _specs_of(ab, tag, app)
-        fb = ab.features.get(feature) if feature else None
-        if fb is not None:
-            specs += _specs_of(fb, f"{tag}:f:{_key_part(feature)}", f"{app}/{feature}")
-        return specs
+        fb = ab.features.get(feature)
+        got = self._specs.get((app, feature if fb else ""))
+        if got is None:
+            # {app} is a Redis Cluster hash tag: all keys of one request land in one slot.
+            tag = "{" + _key_part(app) + "}"
+            got = _specs_of(ab, tag, app)
+            if fb is not None:
+                got += _specs_of(fb, f"{tag}:f:{_key_part(feature)}", f"{app}/{feature}")
+            self._specs[(app, feature if fb else "")] = got
+        return got
 
     async def reserve(self, app: str, feature: str, estimate: Usage) -> Reservation:
         """Reserve ``estimate`` against every limit of app and app+feature, or raise
@@ -370,6 +370,8 @@ class Budgets:
         now = self.clock()
         if not specs:
             return Reservation("", now)
+        if not self._suspends:
+            return await self.store.reserve(specs, estimate.amounts(), now)
         task = asyncio.ensure_future(self.store.reserve(specs, estimate.amounts(), now))
         try:
             return await asyncio.shield(task)
@@ -431,6 +433,9 @@ class Budgets:
         return task
 
     async def _shielded(self, coro: Coroutine[Any, Any, None]) -> None:
+        if not self._suspends:  # runs to completion without yielding: cannot be interrupted
+            await self._quiet(coro)
+            return
         # A task of its own finishes even when the caller's await is cancelled (anyio cancel
         # scopes re-cancel every await inside a cancelled scope, so a plain finally isn't enough).
         await asyncio.shield(self._spawn(coro))

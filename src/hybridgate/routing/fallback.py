@@ -22,7 +22,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..context import RequestContext
-from ..errors import AllProvidersFailed, ProviderError, ProviderInvalidRequest, ProviderTimeout, UnsupportedCapability
+from ..errors import (
+    AllProvidersFailed,
+    PolicyRefused,
+    ProviderError,
+    ProviderInvalidRequest,
+    ProviderTimeout,
+    UnsupportedCapability,
+)
 from .policy import Candidate, Route, required_capabilities
 from .retry import with_retries
 
@@ -32,7 +39,14 @@ CONTINUE_INSTRUCTION = ("Your previous message was cut off. Continue it exactly 
                         "anything already written and do not comment on the interruption.")
 
 
-def _eligible(candidates: Sequence[Candidate], method: str, body: dict[str, Any]) -> list[Candidate]:
+def _eligible(candidates: Sequence[Candidate], method: str, body: dict[str, Any],
+              ctx: RequestContext) -> list[Candidate]:
+    """Candidates the data policy lets see this request and that can serve it."""
+    decision = ctx.privacy
+    if decision is not None:
+        candidates = [c for c in candidates if decision.allows(c.provider)]
+        if not candidates:
+            raise PolicyRefused(f"no provider on this route may see this data ({decision.explain()})")
     need = required_capabilities(method, body)
     ok = [c for c in candidates if need <= c.provider.capabilities]
     if not ok:
@@ -69,7 +83,7 @@ def _hedge_delay(route: Route, cand: Candidate) -> float | None:
 
 async def call_route(route: Route, method: str, body: dict[str, Any], ctx: RequestContext,
                      rng: random.Random) -> dict[str, Any]:
-    cands = _eligible(route.plan(body, ctx, rng), method, body)
+    cands = _eligible(route.plan(body, ctx, rng), method, body, ctx)
     errors: list[ProviderError] = []
 
     async def attempt(cand: Candidate) -> dict[str, Any]:
@@ -147,7 +161,7 @@ async def _open(cand: Candidate, req: dict[str, Any], ctx: RequestContext
 
 async def stream_route(route: Route, body: dict[str, Any], ctx: RequestContext,
                        rng: random.Random) -> AsyncIterator[dict[str, Any]]:
-    cands = _eligible(route.plan(body, ctx, rng), "chat_stream", body)
+    cands = _eligible(route.plan(body, ctx, rng), "chat_stream", body, ctx)
     errors: list[ProviderError] = []
     delivered: list[str] = []
     stream_id: str | None = None

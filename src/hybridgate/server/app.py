@@ -115,6 +115,7 @@ def create_app(config: Config, gateway: Gateway | None = None, *, access_log: bo
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        await gateway.start()
         try:
             yield
         finally:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import HybridgateError, ModelNotFound, ProviderBadOutput
+from ..errors import HybridgateError, ModelNotFound, ProviderBadOutput, ValidationFailed
 from .http import authenticate, endpoint, json_response, read_body, request_context
 from .validation import ChatRequest, EmbeddingsRequest, ModerationsRequest, parse_body
 
@@ -32,8 +32,26 @@ def _headers(request: Request) -> dict[str, str]:
 
 
 async def _body(request: Request, schema: Any) -> dict[str, Any]:
+    """Read, parse and validate the body; take hybridgate's own fields out of it.
+
+    Data classes come from the ``x-hybridgate-data-classes`` header (comma-separated) or the
+    body's ``hybridgate.data_classes`` (what the OpenAI SDK sends with ``extra_body``)."""
     limit = request.app.state.config.server.max_body_bytes
-    return parse_body(await read_body(request, limit), schema)
+    raw = await read_body(request, limit)
+    body = parse_body(raw, schema)
+    ctx = request_context(request)
+    ctx.request_bytes = len(raw)
+    ext = body.pop("hybridgate", None)
+    classes = {c.strip() for c in request.headers.get("x-hybridgate-data-classes", "").split(",") if c.strip()}
+    if isinstance(ext, dict):
+        listed = ext.get("data_classes") or []
+        if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+            raise ValidationFailed("hybridgate.data_classes must be a list of strings", param="hybridgate.data_classes")
+        classes.update(listed)
+        if isinstance(ext.get("language"), str):
+            ctx.language = ext["language"]
+    ctx.data_classes = frozenset(classes)
+    return body
 
 
 @endpoint

@@ -26,7 +26,6 @@ from hybridgate.routing.budget import (
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % DAY) + 3600.0  # 01:00 UTC on some day
 
-StoreFactory = Callable[[], Awaitable[BudgetStore]]
 
 
 class Clock:
@@ -306,6 +305,8 @@ def test_config_shape_and_store_urls() -> None:
 
 class SuspendingStore(MemoryBudgetStore):
     """Settle and release suspend before they act, as a networked store's do."""
+
+    suspends = True
 
     async def settle(self, reservation: Reservation, actual: dict[str, int]) -> None:
         await asyncio.sleep(0.01)

@@ -75,22 +75,28 @@ async def test_replicas_see_each_others_settle_and_release(stores: Callable[[], 
 async def test_cancelled_during_reserve_is_released(stores: Callable[[], RedisBudgetStore]) -> None:
     """The reservation went through in Redis but the caller was cancelled before it got it back."""
 
+    reserved, replied = asyncio.Event(), asyncio.Event()
+
     class SlowReply(RedisBudgetStore):
         async def reserve(self, limits: list[LimitSpec], amounts: dict[str, int], now: float) -> Reservation:
             r = await super().reserve(limits, amounts, now)
+            reserved.set()
             await asyncio.sleep(0.05)  # the reply is still "on the wire"
+            replied.set()
             return r
 
     base = stores()
     slow = SlowReply(base.client, prefix=base.prefix)
     b = make(slow, {"a": {"tokens_per_min": 100}})
     task = asyncio.create_task(b.reserve("a", "", Usage(tokens=70)))
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(reserved.wait(), 10)
     assert (await b.current("a"))["a tokens_per_min"] == (70, 100)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.06)
+    await asyncio.wait_for(replied.wait(), 10)
+    for _ in range(3):  # let the done-callback schedule the release
+        await asyncio.sleep(0)
     await b.drain()
     assert (await b.current("a"))["a tokens_per_min"] == (0, 100)
 

@@ -18,7 +18,9 @@ MSG = [{"role": "user", "content": "tell me a story about seven small brave foxe
 def config(emus: dict, route: dict, **provider_extra) -> dict:
     providers = {name: {"type": emu.vendor, "base_url": emu.url, "api_key": "k", **provider_extra}
                  for name, emu in emus.items()}
-    return {"providers": providers, "routes": {"r": {"capability": "chat", **route}}}
+    # PII handling has its own tests; here it would only add detector start-up time to timing checks
+    return {"providers": providers, "routes": {"r": {"capability": "chat", **route}},
+            "data_control": {"pii": {"enabled": False}}}
 
 
 def gw(emus, route, seed=0, **extra) -> Gateway:
@@ -45,10 +47,13 @@ async def test_weighted_split(emulator):
 
 async def test_conditional_by_app_and_data_class(emulator):
     partner, inhouse = emulator("openai"), emulator("openai")
-    g = gw({"partner": partner, "inhouse": inhouse},
-           {"strategy": "conditional", "targets": ["partner:m"],
-            "branches": [{"when": {"data_classes": ["private_message"]}, "targets": ["inhouse:llama"]},
-                         {"when": {"apps": ["chat-app"], "max_bytes": 10}, "targets": ["inhouse:llama"]}]})
+    cfg = config({"partner": partner, "inhouse": inhouse},
+                 {"strategy": "conditional", "targets": ["partner:m"],
+                  "branches": [{"when": {"data_classes": ["private_message"]}, "targets": ["inhouse:llama"]},
+                               {"when": {"apps": ["chat-app"], "max_bytes": 10}, "targets": ["inhouse:llama"]}]})
+    cfg["providers"]["inhouse"]["in_house"] = True
+    cfg["data_control"]["classes"] = {"private_message": "in_house_only"}
+    g = Gateway(parse_config(cfg))
     ctx = RequestContext(data_classes=frozenset({"private_message"}))
     await g.chat({"model": "r", "messages": MSG}, ctx)
     assert ctx.served_by.provider == "inhouse"

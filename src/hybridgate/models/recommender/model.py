@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import sparse
 
-from .blend import adjusted, batch_top_k, item_score_stats, standardise, top_k
+from .blend import adjusted, batch_top_k, item_score_stats, top_k
 from .content import ContentIndex, Encoder, default_encoder, item_text
 from .data import Interactions
 from .ease import ease_weights, interaction_matrix, session_matrix
@@ -91,6 +91,31 @@ class _State:
         return col
 
 
+def _standardise_unseen(s: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """``standardise(s, unseen)`` for one user in O(m + |seen|): totals minus the seen entries."""
+    n = len(s) - len(seen)
+    if n <= 0:
+        return np.zeros_like(s)
+    ss = s[seen].astype(np.float64)
+    mean = (float(s.sum(dtype=np.float64)) - ss.sum()) / n
+    var = (float(np.dot(s, s)) - float(np.dot(ss, ss))) / n - mean * mean
+    return (s - np.float32(mean)) * np.float32(1.0 / max(np.sqrt(max(var, 0.0)), 1e-6))
+
+
+def _positions(values: np.ndarray, pos: dict[Hashable, int], ids: list[Hashable]) -> np.ndarray:
+    """Index of each value in ``ids`` (appending unseen values in order of first appearance)."""
+    if not len(values):
+        return np.zeros(0, np.int64)
+    uniq, first, inv = np.unique(values, return_index=True, return_inverse=True)
+    for r in np.argsort(first, kind="stable"):
+        v = _plain(uniq[r])
+        if v not in pos:
+            pos[v] = len(ids)
+            ids.append(v)
+    lut = np.fromiter((pos[_plain(v)] for v in uniq), np.int64, len(uniq))
+    return lut[inv.ravel()]
+
+
 def _catalogue(items: Iterable[Any] | Mapping[Hashable, Any] | None) -> list[tuple[Hashable, dict[str, Any]]]:
     if items is None:
         return []
@@ -151,18 +176,11 @@ class Recommender:
             t = item_text(meta)
             if t:
                 texts[j] = t
-        for iid in (_plain(v) for v in data.items):
-            if iid not in item_pos:
-                item_pos[iid] = len(item_ids)
-                item_ids.append(iid)
-                metadata.append({})
-        for uid in (_plain(v) for v in data.users):
-            if uid not in user_pos:
-                user_pos[uid] = len(user_ids)
-                user_ids.append(uid)
+        n_before = len(item_ids)
+        cols = _positions(data.items, item_pos, item_ids)
+        metadata += [{} for _ in range(len(item_ids) - n_before)]
+        rows = _positions(data.users, user_pos, user_ids)
         n_u, n_i = len(user_ids), len(item_ids)
-        rows = np.fromiter((user_pos[_plain(u)] for u in data.users), np.int64, len(data))
-        cols = np.fromiter((item_pos[_plain(i)] for i in data.items), np.int64, len(data))
         pos = ~data.hidden & (data.weights > 0)
         x_all = interaction_matrix(rows[pos], cols[pos], (n_u, n_i))
         hid = interaction_matrix(rows[data.hidden], cols[data.hidden], (n_u, n_i))
@@ -368,9 +386,7 @@ class Recommender:
         ref = 1.0
         if len(hcols) and len(st.cf_items):
             s = st.b[hcols].sum(axis=0) if len(hcols) > 1 else st.b[hcols[0]].copy()
-            unseen = np.ones(len(s), bool)
-            unseen[hcols] = False
-            z = adjusted(standardise(s, unseen), st.mu, st.sd, cfg.coverage_weight)
+            z = adjusted(_standardise_unseen(s, hcols), st.mu, st.sd, cfg.coverage_weight)
             z[~allowed[st.cf_items]] = -np.inf
             if cfg.content_weight and st.content is not None:
                 pool = top_k(z, max(5 * k, 50))

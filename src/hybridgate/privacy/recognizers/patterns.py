@@ -97,6 +97,11 @@ _ZIP = re.compile(
     r"([0-9]{3,5}(?:[ -][0-9]{2,4})?(?:\s[A-Z]{2}\b)?|[A-Z][0-9][A-Z]\s?[0-9][A-Z][0-9]|[A-Z]{1,2}[0-9][A-Z0-9]?\s?[0-9][A-Z]{2})",
     _I,
 )
+_ORG = re.compile(
+    r"(?<![\w-])(?:[A-Z0-9][\w&'.-]*\s){0,4}[A-Z][\w&'.-]*\s(?:Inc|Incorporated|LLC|Ltd|Limited|Corp|Corporation|"
+    r"Company|Group|Holdings|Solutions|Technologies|Systems|Services?|Partners|Associates|Foundation|Institute|Bank|"
+    r"Capital|Consulting|Labs|Industries|Enterprises|Ventures|Markets|GmbH|AG|PLC|LLP|Oy)(?![\w-])\.?"
+)
 _TITLE = re.compile(r"(?<![A-Za-z])(?:Mr|Mrs|Ms|Mx|Dr|Prof|Miss|Sir|Dame|Rev)\.?(?=\s+\w)")
 
 
@@ -215,5 +220,7 @@ def find_patterns(text: str) -> Iterator[Match]:
             yield m.start(g), m.end(g), "AGE", 0.7
     for m in _ZIP.finditer(text):
         yield m.start(1), m.end(1), "ZIP_CODE", 0.8
+    for m in _ORG.finditer(text):
+        yield m.start(), m.end(), "ORGANIZATION", 0.65
     for m in _TITLE.finditer(text):
         yield m.start(), m.end(), "TITLE", 0.6

@@ -65,7 +65,7 @@ def to_example(rec: dict[str, Any]) -> tuple[str, list, list[str]]:
 def negative(rng: random.Random, vocab: list[str]) -> str:
     """A PII-free pseudo-sentence of common English words (teaches the tagger that unseen words are mostly O)."""
     words = [rng.choice(vocab) for _ in range(rng.randint(3, 16))]
-    if rng.random() < 0.1:
+    if rng.random() < 0.03:
         words = [w.capitalize() for w in words]
     elif rng.random() < 0.8:
         words[0] = words[0].capitalize()

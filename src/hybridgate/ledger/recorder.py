@@ -1,0 +1,135 @@
+"""The provider wrapper that puts every call leaving for a partner on the egress ledger.
+
+Sits directly around a partner provider (inside the privacy guard), so what it records is
+what actually left: the SHA-256 of the exact bytes sent and received (measured by the HTTP
+client on the per-call attempt), the pseudonymisation mapping's digest, PII counts by type,
+data classes, tokens and cost. ``append`` returns only once the record is durable, so:
+
+* a plain answer is returned to the caller only after its record is committed;
+* a stream gets a record *before its first chunk is released* (response hash unknown yet)
+  and a completion record with the response hash and tokens when it ends;
+* a call that failed after bytes left is recorded too (with its error code).
+If the ledger cannot commit, the partner's answer is not delivered (``ledger_unavailable``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from ..context import Attempt, RequestContext
+from ..providers import Provider
+from .records import EgressRecord
+
+__all__ = ["EgressRecorder", "LedgerHandle"]
+
+CostFn = Callable[[Any, str, int, int], float]
+
+
+class LedgerHandle:
+    """Opens the ledger on first use (no I/O at construction) and closes it with the gateway."""
+
+    def __init__(self, url: str, store_raw: bool = False) -> None:
+        self.url, self.store_raw = url, store_raw
+        self._ledger: Any = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Any:
+        if self._ledger is None:
+            async with self._lock:
+                if self._ledger is None:
+                    from .egress import open_ledger
+
+                    self._ledger = await open_ledger(self.url, store_raw=self.store_raw)
+        return self._ledger
+
+    async def aclose(self) -> None:
+        if self._ledger is not None:
+            await self._ledger.close()
+            self._ledger = None
+
+
+class EgressRecorder:
+    def __init__(self, inner: Provider, ledger: LedgerHandle, cost: CostFn | None = None) -> None:
+        self.inner = inner
+        self.ledger = ledger
+        self.cost = cost
+        self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
+        self.capabilities = inner.capabilities
+        self.config = getattr(inner, "config", None)
+
+    def __repr__(self) -> str:
+        return f"<EgressRecorder {self.inner!r}>"
+
+    def _record(self, ctx: RequestContext, attempt: Attempt, error: str | None, **extra: Any) -> EgressRecord:
+        d = ctx.privacy
+        mapping = d.pseudonymiser.mapping_digest() if d is not None and d.pseudonymiser is not None and \
+            d.pseudonymiser.mapping else None
+        cost = self.cost(self, attempt.model or "", attempt.prompt_tokens, attempt.completion_tokens) \
+            if self.cost else 0.0
+        return EgressRecord(
+            request_id=ctx.request_id, app=ctx.app, feature=ctx.feature, provider=self.name, vendor=self.vendor,
+            model=attempt.model or "", policy_version=ctx.policy_version,
+            sent_sha256=attempt.request_sha256 or "", data_classes=tuple(sorted(d.classes if d else ctx.data_classes)),
+            pii_counts=dict(d.pii_counts) if d else {}, mapping_sha256=mapping,
+            response_sha256=attempt.response_sha256, prompt_tokens=attempt.prompt_tokens,
+            completion_tokens=attempt.completion_tokens, cost_usd=cost, shadow=ctx.shadow, error=error,
+            extra=extra, raw_request=attempt.sent_bytes if self.ledger.store_raw else None,
+            raw_response=attempt.received_bytes if self.ledger.store_raw else None)
+
+    async def _append(self, record: EgressRecord) -> None:
+        await (await self.ledger.get()).append(record)
+
+    async def _call(self, method: str, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        attempt = ctx.attempt or Attempt(self.name, body.get("model"), self.in_house)
+        try:
+            result = await getattr(self.inner, method)(body, ctx)
+        except BaseException as exc:
+            if attempt.request_sha256:  # bytes left: the attempt is egress even though it failed
+                await asyncio.shield(self._append(self._record(ctx, attempt, getattr(exc, "code", "error"))))
+            raise
+        usage = result.get("usage") if isinstance(result, dict) else None
+        if isinstance(usage, dict):
+            attempt.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            attempt.completion_tokens = int(usage.get("completion_tokens") or 0)
+        await self._append(self._record(ctx, attempt, None))
+        return result
+
+    async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return await self._call("chat", body, ctx)
+
+    async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return await self._call("embed", body, ctx)
+
+    async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return await self._call("moderate", body, ctx)
+
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        attempt = ctx.attempt or Attempt(self.name, body.get("model"), self.in_house)
+        stream = self.inner.chat_stream(body, ctx)
+        started = False
+        error: str | None = None
+        try:
+            async for chunk in stream:
+                if not started:
+                    await self._append(self._record(ctx, attempt, None, stream="start"))
+                    started = True
+                usage = chunk.get("usage")
+                if isinstance(usage, dict):
+                    attempt.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                    attempt.completion_tokens = int(usage.get("completion_tokens") or 0)
+                yield chunk
+        except BaseException as exc:
+            error = getattr(exc, "code", None) or type(exc).__name__
+            raise
+        finally:
+            await stream.aclose()
+            if attempt.request_sha256:
+                await asyncio.shield(self._append(self._record(ctx, attempt, error, stream="end")))
+
+    async def list_models(self) -> list[str]:
+        return await self.inner.list_models()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -1,0 +1,121 @@
+"""The provider wrapper that pseudonymises what leaves for a partner and restores the answer.
+
+Applies only when the request's ``Decision`` says ``pseudonymise`` and the wrapped provider is
+a partner: every text slot is rewritten with typed placeholders (``<PERSON_1>``), the provider
+sees only those, and the placeholders in its answer — plain, tool-call arguments, or streamed
+and split across chunks — are turned back into the originals before the client sees them.
+Placeholders a model mangled are restored; ones it invented are left as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..context import RequestContext
+from ..providers import Provider
+from .policy import Decision
+from .pseudonym import StreamRestorer
+from .texts import map_response_texts, map_texts
+
+__all__ = ["PrivacyGuard", "pseudonymised_body"]
+
+
+def pseudonymised_body(method: str, body: dict[str, Any], decision: Decision) -> dict[str, Any]:
+    """The body with detected entities replaced by placeholders (computed once per request)."""
+    p = decision.pseudonymiser
+    if p is None or not decision.entities:
+        return body
+    key = "chat" if method == "chat_stream" else method
+    cached = decision._pseudonymised.get(key)
+    if cached is None:
+        cached = map_texts(method, body, lambda i, t: p.pseudonymise(t, decision.entities[i])
+                           if i in decision.entities else t)
+        decision._pseudonymised[key] = cached
+    return {**cached, "model": body.get("model")}
+
+
+class PrivacyGuard:
+    """Wraps one provider; a no-op for in-house providers and for requests needing no pseudonyms."""
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
+        self.capabilities = inner.capabilities
+        self.config = getattr(inner, "config", None)
+
+    def __repr__(self) -> str:
+        return f"<PrivacyGuard {self.inner!r}>"
+
+    def _decision(self, ctx: RequestContext) -> Decision | None:
+        d = ctx.privacy
+        if d is None or self.in_house or d.pseudonymiser is None or not d.entities:
+            return None
+        return d
+
+    async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        d = self._decision(ctx)
+        if d is None:
+            return await self.inner.chat(body, ctx)
+        result = await self.inner.chat(pseudonymised_body("chat", body, d), ctx)
+        return map_response_texts(result, d.pseudonymiser.restore)
+
+    async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        d = self._decision(ctx)
+        return await self.inner.embed(pseudonymised_body("embed", body, d) if d else body, ctx)
+
+    async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        d = self._decision(ctx)
+        return await self.inner.moderate(pseudonymised_body("moderate", body, d) if d else body, ctx)
+
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        d = self._decision(ctx)
+        if d is None:
+            async for chunk in self.inner.chat_stream(body, ctx):
+                yield chunk
+            return
+        restorers: dict[tuple, StreamRestorer] = {}
+
+        def restorer(key: tuple) -> StreamRestorer:
+            r = restorers.get(key)
+            if r is None:
+                r = restorers[key] = d.pseudonymiser.stream_restorer()
+            return r
+
+        last: dict[str, Any] | None = None
+        stream = self.inner.chat_stream(pseudonymised_body("chat_stream", body, d), ctx)
+        try:
+            async for chunk in stream:
+                last = chunk
+                for choice in chunk.get("choices") or ():
+                    idx = choice.get("index", 0)
+                    delta = choice.get("delta") or {}
+                    if isinstance(delta.get("content"), str):
+                        delta["content"] = restorer((idx, "c")).feed(delta["content"])
+                    for tc in delta.get("tool_calls") or ():
+                        f = tc.get("function") or {}
+                        if isinstance(f.get("arguments"), str):
+                            f["arguments"] = restorer((idx, "t", tc.get("index", 0))).feed(f["arguments"])
+                    if choice.get("finish_reason"):
+                        tail = restorers.pop((idx, "c"), None)
+                        if tail is not None:
+                            delta["content"] = (delta.get("content") or "") + tail.flush()
+                        for key in [k for k in restorers if k[0] == idx]:
+                            rest = restorers.pop(key).flush()
+                            if rest:
+                                delta.setdefault("tool_calls", []).append(
+                                    {"index": key[2], "function": {"arguments": rest}})
+                        choice["delta"] = delta
+                yield chunk
+        finally:
+            await stream.aclose()
+        leftovers = {k: r.flush() for k, r in restorers.items()}
+        if any(leftovers.values()) and last is not None:  # a stream that ended without finish_reason
+            yield {**last, "choices": [{"index": k[0], "delta": {"content": v}, "finish_reason": None}
+                                       for k, v in leftovers.items() if v and k[1] == "c"]}
+
+    async def list_models(self) -> list[str]:
+        return await self.inner.list_models()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

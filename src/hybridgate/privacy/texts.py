@@ -1,0 +1,90 @@
+"""Where the text is in an OpenAI-shaped request or response, for scanning and rewriting.
+
+``iter_texts`` and ``map_texts`` visit the same slots in the same order, so the i-th text
+scanned is the i-th text rewritten: message contents (strings and text parts), tool-call
+arguments, embedding and moderation inputs. Containers are copied on the way down; the
+caller's body is never mutated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["iter_texts", "map_response_texts", "map_texts"]
+
+
+def _message_slots(messages: list[Any]) -> Iterator[tuple[tuple, str]]:
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            continue
+        content = m.get("content")
+        if isinstance(content, str):
+            yield (i, "content"), content
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                    yield (i, "content", j, "text"), part["text"]
+        for k, tc in enumerate(m.get("tool_calls") or ()):
+            args = (tc.get("function") or {}).get("arguments") if isinstance(tc, dict) else None
+            if isinstance(args, str):
+                yield (i, "tool_calls", k, "function", "arguments"), args
+
+
+def _input_slots(inp: Any) -> Iterator[tuple[tuple, str]]:
+    if isinstance(inp, str):
+        yield (), inp
+    elif isinstance(inp, list):
+        for i, item in enumerate(inp):
+            if isinstance(item, str):
+                yield (i,), item
+            elif isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str):
+                yield (i, "text"), item["text"]
+
+
+def _slots(method: str, body: dict[str, Any]) -> Iterator[tuple[str, tuple, str]]:
+    if method in ("chat", "chat_stream"):
+        for path, text in _message_slots(body.get("messages") or []):
+            yield "messages", path, text
+    else:
+        for path, text in _input_slots(body.get("input")):
+            yield "input", path, text
+
+
+def iter_texts(method: str, body: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
+    for key, path, text in _slots(method, body):
+        yield (key, *path), text
+
+
+def _set(container: Any, path: tuple, value: str) -> Any:
+    """A copy of ``container`` with ``value`` at ``path`` (containers along the path are copied)."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    copy = list(container) if isinstance(container, list) else dict(container)
+    copy[head] = _set(container[head], rest, value)
+    return copy
+
+
+def map_texts(method: str, body: dict[str, Any], fn: Callable[[int, str], str]) -> dict[str, Any]:
+    """A copy of ``body`` with ``fn(index, text)`` applied to every text slot."""
+    out = body
+    for index, (key, path, text) in enumerate(list(_slots(method, body))):
+        new = fn(index, text)
+        if new != text:
+            out = {**out, key: _set(out[key], path, new)}
+    return out
+
+
+def map_response_texts(result: dict[str, Any], fn: Callable[[str], str]) -> dict[str, Any]:
+    """Apply ``fn`` to the texts of a chat completion (contents, refusals, tool-call arguments) in place."""
+    for choice in result.get("choices") or ():
+        msg = choice.get("message") or {}
+        for key in ("content", "refusal"):
+            if isinstance(msg.get(key), str):
+                msg[key] = fn(msg[key])
+        for tc in msg.get("tool_calls") or ():
+            f = tc.get("function") or {}
+            if isinstance(f.get("arguments"), str):
+                f["arguments"] = fn(f["arguments"])
+    return result
