@@ -7,7 +7,8 @@ new or anonymous user is scored from any history vector without refitting.
 Session term: rows of ``S`` are a user's bursts of activity (events no more than ``session_gap`` seconds
 apart). Fitting on the Gram ``XᵀX + μ SᵀS`` weights "rated in the same sitting" co-occurrence on top of
 "rated by the same user"; this is the same as stacking ``√μ S`` under ``X``. On MovieLens-100k (validation
-carved from the training part) gap 60 s and μ = 0.5 gave ~+1.5% NDCG@10 over plain EASE.
+carved from the training part) gap 60 s and μ = 0.5 were best; on the test split that is +0.009 NDCG@10
+over plain EASE (0.499 vs 0.490).
 """
 
 from __future__ import annotations
