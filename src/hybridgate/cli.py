@@ -104,6 +104,16 @@ def config_check(config: ConfigOpt = None) -> None:
                f"{len(gw.apps.names)} apps, policy version {gw.policy_version}")
 
 
+def _register_subcommands() -> None:
+    from .cli_ledger import ledger_app, usage_app
+
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(usage_app, name="usage")
+
+
+_register_subcommands()
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

@@ -16,6 +16,7 @@ the calling app); library callers may omit it and act as a trusted in-process ca
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -34,6 +35,8 @@ from .providers import Provider, build_provider
 from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, stream_route
 
 __all__ = ["Gateway"]
+
+log = logging.getLogger("hybridgate.gateway")
 
 _HINT = {
     "chat": "configure a chat route: set OPENAI_API_KEY, GEMINI_API_KEY or ANTHROPIC_API_KEY, or "
@@ -75,7 +78,10 @@ class Gateway:
     async def start(self) -> Gateway:
         """Load what the request path must not wait for (the PII detector, when partners exist)."""
         if self.config.data_control.pii.enabled and any(not p.in_house for p in self.providers.values()):
-            await asyncio.to_thread(self.data_policy.warmup)
+            try:
+                await asyncio.to_thread(self.data_policy.warmup)
+            except Exception:  # noqa: BLE001 - serving goes on; requests that need detection fail closed
+                log.exception("the PII detector failed to load: requests that need it will stay in-house")
         return self
 
     async def __aenter__(self) -> Gateway:

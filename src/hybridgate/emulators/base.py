@@ -141,6 +141,7 @@ class EmulatorBase:
         for i, ev in enumerate(events):
             if fault is not None and i == half:
                 if fault.kind == "cut":
+                    await asyncio.sleep(0.1)  # the first half is on the wire well before the cut
                     if request.transport is not None:
                         request.transport.close()
                     return resp

@@ -225,10 +225,9 @@ async def test_retention_prunes_a_prefix_and_the_rest_still_verifies(db) -> None
     now = time.time()
     led = await open_ledger(url, table_prefix=prefix)
     try:
-        for i in range(10):  # in order: 1..10 old, 11..15 new
-            await led.append(rec(i, ts=now - 40 * 86400 + i))
-        for i in range(10, 15):
-            await led.append(rec(i, ts=now - 3600))
+        # in order (one transaction): 1..10 old, 11..15 new
+        await asyncio.to_thread(led.core.write_batch, [rec(i, ts=now - 40 * 86400 + i) for i in range(10)]
+                                + [rec(i, ts=now - 3600) for i in range(10, 15)])
         pr = await led.apply_retention(30)
         assert (pr.deleted, pr.pruned_through) == (10, 10)
         res = await led.verify()
@@ -248,8 +247,8 @@ async def test_retention_stops_at_the_first_newer_record(tmp_path) -> None:
     now = time.time()
     led = await open_ledger(f"sqlite:///{tmp_path / 'l.db'}")
     try:
-        for ts in (now - 90 * 86400, now - 80 * 86400, now - 60, now - 70 * 86400, now - 10):
-            await led.append(rec(0, ts=ts))
+        await asyncio.to_thread(led.core.write_batch, [rec(0, ts=ts) for ts in (
+            now - 90 * 86400, now - 80 * 86400, now - 60, now - 70 * 86400, now - 10)])
         pr = await led.apply_retention(30)
         assert pr.pruned_through == 2  # record 4 is old too, but record 3 is newer and is kept
         res = await led.verify()
@@ -270,9 +269,9 @@ async def test_query_filters_and_pages(db) -> None:
     led = await open_ledger(url, table_prefix=prefix)
     try:
         now = time.time()
-        for i in range(30):
-            await led.append(rec(i, app="feed" if i % 2 else "chat", provider="gemini" if i % 3 == 0 else "openai",
-                                 ts=now - 100 + i))
+        await asyncio.to_thread(led.core.write_batch, [
+            rec(i, app="feed" if i % 2 else "chat", provider="gemini" if i % 3 == 0 else "openai", ts=now - 100 + i)
+            for i in range(30)])
         page = await led.query(limit=7)
         seen = [r["seq"] for r in page.records]
         while page.next_cursor:
@@ -343,3 +342,14 @@ def test_ledger_url_from_config(tmp_path) -> None:
     pg = SimpleNamespace(state_dir="x", ledger=SimpleNamespace(url="postgresql+psycopg://u@h/db"))
     assert ledger_url(pg) == "postgresql+psycopg://u@h/db"
     assert ledger_url(SimpleNamespace(state_dir="s", ledger=SimpleNamespace(url=None))) == "sqlite:///s/ledger.db"
+
+
+async def test_append_from_another_thread(tmp_path) -> None:
+    led = await open_ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    try:
+        placed = await asyncio.gather(*(asyncio.to_thread(lambda i=i: led.append_threadsafe(rec(i)).result(10))
+                                        for i in range(8)))
+        assert sorted(p.seq for p in placed) == list(range(1, 9))
+        assert (await led.verify()).count == 8
+    finally:
+        await led.close()

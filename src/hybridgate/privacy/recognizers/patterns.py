@@ -88,8 +88,9 @@ _YEAR_CONTEXT = re.compile(
     _I,
 )
 _AGE = re.compile(
-    r"(?<![0-9])([0-9]{1,3})(?=[ -]?(?:years?|yrs?|y/?o)\b[ -]?(?:old|of age)?)"
-    r"|(?:\baged?|\bage:|\bage is|\bturn(?:ed|s|ing)?|\bI'?m|\bI am|\bhe'?s|\bshe'?s)\s+([0-9]{1,3})(?![0-9.,:%]|\s?(?:am|pm|kg|lb|cm|%))",
+    r"(?<![0-9.])([0-9]{1,3}(?:\.[0-9])?)(?=[ -]?(?:years?|yrs?|y/?o)\b[ -]?(?:old|of age)?)"
+    r"|(?:\baged?|\bage:|\bage is|\bturn(?:ed|s|ing)?|\bI'?m|\bI am|\bhe'?s|\bshe'?s)\s+([0-9]{1,3}(?:\.[0-9])?)"
+    r"(?![0-9,:%]|\.[0-9]|\s?(?:am|pm|kg|lb|cm|%))",
     _I,
 )
 _ZIP = re.compile(
@@ -102,6 +103,8 @@ _ORG = re.compile(
     r"Company|Group|Holdings|Solutions|Technologies|Systems|Services?|Partners|Associates|Foundation|Institute|Bank|"
     r"Capital|Consulting|Labs|Industries|Enterprises|Ventures|Markets|GmbH|AG|PLC|LLP|Oy)(?![\w-])\.?"
 )
+_ANY_DIGIT = re.compile(r"[0-9]")
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}|-----BEGIN|(?i:pass|secret|token|key|bearer|credential)")
 _TITLE = re.compile(r"(?<![A-Za-z])(?:Mr|Mrs|Ms|Mx|Dr|Prof|Miss|Sir|Dame|Rev)\.?(?=\s+\w)")
 
 
@@ -148,6 +151,23 @@ def _phone_score(text: str, start: int, m: str) -> float:
 
 def find_patterns(text: str) -> Iterator[Match]:
     """All pattern matches in ``text`` (may overlap; the caller resolves overlaps by score and length)."""
+    yield from _secrets(text)
+    if "@" in text:
+        for m in _EMAIL.finditer(text):
+            yield m.start(), m.end(), "EMAIL_ADDRESS", 0.99
+    if "." in text:
+        yield from _urls(text)
+    if _ANY_DIGIT.search(text):
+        yield from _numbers(text)
+    for m in _ORG.finditer(text):
+        yield m.start(), m.end(), "ORGANIZATION", 0.65
+    for m in _TITLE.finditer(text):
+        yield m.start(), m.end(), "TITLE", 0.6
+
+
+def _secrets(text: str) -> Iterator[Match]:
+    if not _LONG_TOKEN.search(text):
+        return
     for pat, label, score in _SECRETS:
         for m in pat.finditer(text):
             yield m.start(), m.end(), label, score
@@ -162,8 +182,9 @@ def find_patterns(text: str) -> Iterator[Match]:
         if any(c.islower() for c in tok) and any(c.isupper() for c in tok) and any(c.isdigit() for c in tok):
             if entropy_bits(tok) >= 4.0:
                 yield m.start(), m.end(), "SECRET", 0.8
-    for m in _EMAIL.finditer(text):
-        yield m.start(), m.end(), "EMAIL_ADDRESS", 0.99
+
+
+def _urls(text: str) -> Iterator[Match]:
     for m in _URL.finditer(text):
         end = _trim_url(text, m.start(), m.end())
         if end - m.start() > 7:
@@ -172,6 +193,9 @@ def find_patterns(text: str) -> Iterator[Match]:
         tld = m.group().split("/")[0].rsplit(".", 1)[-1].lower()
         if tld not in _NOT_TLD and not m.group()[0].isdigit():
             yield m.start(), _trim_url(text, m.start(), m.end()), "URL", 0.8
+
+
+def _numbers(text: str) -> Iterator[Match]:
     for m in _CC.finditer(text):
         s = m.group()
         good = next((p for p in _prefixes(s) if luhn_ok(p) and _cc_grouping_ok(p) and len(set(digits(p))) > 2), None)
@@ -192,7 +216,7 @@ def find_patterns(text: str) -> Iterator[Match]:
     for m in _IPV4.finditer(text):
         if ip_ok(m.group()):
             yield m.start(), m.end(), "IP_ADDRESS", 0.97
-    for m in _IPV6.finditer(text):
+    for m in _IPV6.finditer(text) if ":" in text else ():
         s = m.group().split("/")[0]
         if s.count(":") >= 2 and any(c.isalnum() for c in s) and ip_ok(s):
             yield m.start(), m.end(), "IP_ADDRESS", 0.97
@@ -216,11 +240,7 @@ def find_patterns(text: str) -> Iterator[Match]:
         yield m.start(1), m.end(1), "DATE_TIME", 0.6
     for m in _AGE.finditer(text):
         g = 1 if m.group(1) else 2
-        if int(m.group(g)) <= 130:
+        if float(m.group(g)) <= 130:
             yield m.start(g), m.end(g), "AGE", 0.7
     for m in _ZIP.finditer(text):
         yield m.start(1), m.end(1), "ZIP_CODE", 0.8
-    for m in _ORG.finditer(text):
-        yield m.start(), m.end(), "ORGANIZATION", 0.65
-    for m in _TITLE.finditer(text):
-        yield m.start(), m.end(), "TITLE", 0.6

@@ -1,0 +1,213 @@
+"""Inference of the in-house moderation model from the committed weights (no pickle, no torch).
+
+Pipeline per text: ``normalize`` (obfuscation undone) -> sparse TF-IDF of char 2-5-grams and word 1-2-grams
+plus two multilingual profanity-lexicon features -> one logistic head per trained category. Categories the
+training data does not label are *derived* and listed in ``derived_categories``; only ``covered_categories``
+were trained and measured (MODEL_CARD.md beside the weights has the numbers and the known gaps).
+
+Long texts are scored in chunks of at most ``chunk_chars`` characters; a category's score is its maximum over
+the chunks, so a harmful passage is not diluted by a long harmless document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .features import NgramFeatures, normalize
+from .lexicon import ProfanityLexicon, cue_hits, cue_patterns
+
+__all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "ModerationModel", "weights_dir", "chunk_text"]
+
+OPENAI_CATEGORIES: tuple[str, ...] = (
+    "sexual",
+    "hate",
+    "harassment",
+    "self-harm",
+    "sexual/minors",
+    "hate/threatening",
+    "violence",
+    "violence/graphic",
+)
+CATEGORIES: tuple[str, ...] = OPENAI_CATEGORIES + ("flagged",)
+
+WEIGHT_FILES = ("heads.npz", "vocab.json")
+
+
+def weights_dir() -> Path:
+    """Directory of the committed weights (``weights/`` beside this module)."""
+    return Path(__file__).resolve().parent / "weights"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def chunk_text(text: str, chunk_chars: int) -> list[str]:
+    """Split ``text`` into pieces of at most ``chunk_chars`` characters, at whitespace where possible."""
+    if len(text) <= chunk_chars:
+        return [text]
+    chunks: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(start + chunk_chars, len(text))
+        if end < len(text):
+            cut = text.rfind(" ", start + chunk_chars // 2, end)
+            end = cut if cut > start else end
+        chunks.append(text[start:end])
+        start = end
+    return chunks
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+class ModerationModel:
+    """Scores texts for the OpenAI moderation categories plus ``flagged``, each in [0, 1].
+
+    Construction does no I/O; the weights are read (and their SHA-256 checked against ``meta.json``) on first
+    use and cached on the instance. Thread-safe after loading.
+    """
+
+    categories: tuple[str, ...] = CATEGORIES
+
+    def __init__(self, path: str | Path | None = None, *, chunk_chars: int = 2000) -> None:
+        self.path = Path(path) if path is not None else weights_dir()
+        self.chunk_chars = int(chunk_chars)
+        self._state: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **kwargs: Any) -> "ModerationModel":
+        """A model with its weights loaded now (raises ``FileNotFoundError``/``ValueError`` if they are bad)."""
+        model = cls(path, **kwargs)
+        model._ensure_loaded()
+        return model
+
+    # ---- metadata -----------------------------------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self._ensure_loaded()["meta"]
+
+    @property
+    def covered_categories(self) -> tuple[str, ...]:
+        """Categories with a head trained and evaluated on labelled data."""
+        return tuple(self.meta["covered_categories"])
+
+    @property
+    def derived_categories(self) -> dict[str, str]:
+        """Category -> how its score is made without labelled training data (heuristic, unmeasured)."""
+        return dict(self.meta["derived_categories"])
+
+    @property
+    def covered_languages(self) -> tuple[str, ...]:
+        """ISO 639-1 codes of the languages in the training data; others get lexicon-only signal."""
+        return tuple(self.meta["covered_languages"])
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Suggested per-category thresholds (F1-optimal on held-out data for covered categories)."""
+        return dict(self.meta.get("thresholds", {}))
+
+    # ---- loading ------------------------------------------------------------------------------------------
+    def _ensure_loaded(self) -> dict[str, Any]:
+        state = self._state
+        if state is not None:
+            return state
+        with self._lock:
+            if self._state is None:
+                self._state = self._read(self.path)
+            return self._state
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        for name in WEIGHT_FILES:
+            want = meta.get("sha256", {}).get(name)
+            if want is not None and _sha256(path / name) != want:
+                raise ValueError(f"{path / name}: SHA-256 does not match meta.json; refusing to load")
+        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+        with np.load(path / "heads.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        features = NgramFeatures(vocab["char"], arrays["char_idf"], vocab["word"], arrays["word_idf"])
+        lexicon = ProfanityLexicon(vocab["lexicon"])
+        coef = arrays["coef"].astype(np.float32)
+        n_ngram = features.dim
+        return {
+            "meta": meta,
+            "features": features,
+            "lexicon": lexicon,
+            "lexicon_scale": float(meta["lexicon_scale"]),
+            "coef_ngram": np.ascontiguousarray(coef[:, :n_ngram].T),
+            "coef_lex": np.ascontiguousarray(coef[:, n_ngram:].T),
+            "intercept": arrays["intercept"].astype(np.float32),
+            "heads": list(meta["heads"]),
+            "cues": cue_patterns(),
+        }
+
+    # ---- scoring ------------------------------------------------------------------------------------------
+    def head_logits(self, normalized_texts: Sequence[str]) -> np.ndarray:
+        """Raw logits (n, n_heads) of the trained heads for already-normalised texts."""
+        st = self._ensure_loaded()
+        x = st["features"].transform(normalized_texts)
+        lex = st["lexicon"].transform(normalized_texts) * st["lexicon_scale"]
+        return np.asarray(x @ st["coef_ngram"]) + lex @ st["coef_lex"] + st["intercept"]
+
+    def score_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Scores (n, len(CATEGORIES)) in the order of ``CATEGORIES``."""
+        st = self._ensure_loaded()
+        owners: list[int] = []
+        pieces: list[str] = []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} is {type(text).__name__}, not str")
+            for chunk in chunk_text(text, self.chunk_chars):
+                owners.append(i)
+                pieces.append(normalize(chunk))
+        out = np.zeros((len(texts), len(CATEGORIES)), dtype=np.float64)
+        if not pieces:
+            return out
+        per_piece = self._combine(st, _sigmoid(self.head_logits(pieces)), cue_hits(pieces, st["cues"]))
+        np.maximum.at(out, np.asarray(owners), per_piece)
+        return out
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """One ``{category: score}`` dict per text, all of ``CATEGORIES``, scores in [0, 1]."""
+        return [dict(zip(CATEGORIES, map(float, row))) for row in self.score_array(texts)]
+
+    @staticmethod
+    def _combine(st: dict[str, Any], probs: np.ndarray, cues: np.ndarray) -> np.ndarray:
+        """Category scores from head probabilities and cue hit counts (rules in meta['derived_categories'])."""
+        meta = st["meta"]
+        heads = {h: probs[:, j] for j, h in enumerate(st["heads"])}
+        cue_names = list(st["cues"])
+        base = meta["cue_base"]
+
+        def cue(name: str) -> np.ndarray:
+            hits = cues[:, cue_names.index(name)]
+            return 1.0 - (1.0 - float(base[name])) ** hits
+
+        flagged_head = heads["flagged"]
+        hate = heads["hate"]
+        s = {
+            "hate": hate,
+            "harassment": flagged_head,
+            "sexual": cue("sexual"),
+            "self-harm": cue("self-harm"),
+            "violence": cue("violence"),
+            "violence/graphic": cue("violence/graphic"),
+        }
+        s["sexual/minors"] = np.minimum(s["sexual"], cue("minors"))
+        s["hate/threatening"] = np.minimum(hate, s["violence"])
+        flagged = flagged_head
+        for name in meta.get("flagged_includes", []):
+            flagged = np.maximum(flagged, s[name])
+        s["flagged"] = flagged
+        return np.stack([s[c] for c in CATEGORIES], axis=1)
