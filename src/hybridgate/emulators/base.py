@@ -15,6 +15,7 @@ import hashlib
 import logging
 import math
 import re
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -98,7 +99,7 @@ class EmulatorBase:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = None
-        self.records.append({"path": request.path_qs, "method": request.method, "body": body,
+        self.records.append({"t": time.monotonic(), "path": request.path_qs, "method": request.method, "body": body,
                              "raw": raw.decode("utf-8", "replace"),
                              "headers": {h: request.headers[h] for h in _RECORD_HEADERS if h in request.headers}})
         return body

@@ -48,6 +48,7 @@ class CircuitBreaker:
         self._calls: deque[tuple[float, bool]] = deque()  # (time, ok)
         self._probe = _Probe()
         self.rejected = 0  # calls refused while open (no network call made)
+        self.transitions: deque[tuple[float, str]] = deque(maxlen=1000)  # (time, new state)
 
     def _trim(self, now: float) -> None:
         horizon = now - self.config.window_s
@@ -61,6 +62,7 @@ class CircuitBreaker:
         now = self.clock()
         if self.state == self.OPEN and now - self.opened_at >= self.config.cooldown_s:
             self.state = self.HALF_OPEN
+            self.transitions.append((now, self.HALF_OPEN))
             self._probe = _Probe()
         if self.state == self.HALF_OPEN and not self._probe.taken:
             self._probe.taken = True
@@ -100,9 +102,11 @@ class CircuitBreaker:
     def _open(self, now: float) -> None:
         self.state = self.OPEN
         self.opened_at = now
+        self.transitions.append((now, self.OPEN))
         self._probe = _Probe()
 
     def _close(self) -> None:
         self.state = self.CLOSED
+        self.transitions.append((self.clock(), self.CLOSED))
         self._consecutive = 0
         self._calls.clear()
