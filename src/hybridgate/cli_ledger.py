@@ -174,6 +174,9 @@ def retention(
         _fail(exc)
     finally:
         core.engine.dispose()
+    if res.pruned_through == 0:
+        typer.echo(f"pruned 0 records (none older than {days:g} days)")
+        return
     typer.echo(f"pruned {res.deleted} records (checkpoint: records 1..{res.pruned_through} pruned, "
                f"last pruned hash {res.pruned_hash})")
 
