@@ -1,12 +1,15 @@
-"""Crash test: kill -9 a process appending to the egress ledger under concurrent load, reopen, verify.
+"""Crash tests: kill -9 under concurrent load, reopen, verify.
 
-The writer prints ``ACK seq rid hash`` only after ``await ledger.append`` returned. After the
-kill, the chain must verify and every acknowledged record must be there, unchanged; a restarted
-writer continues the chain.
+1. A process appending straight to the ledger prints ``ACK seq rid hash`` only after
+   ``await ledger.append`` returned; after the kill the chain must verify and every acknowledged
+   record must be there, unchanged; a restarted writer continues the chain (SQLite, PostgreSQL).
+2. The real gateway (``hybridgate serve``) in front of the OpenAI emulator: every request that got
+   a 200 must have its egress record after the kill, and ``hybridgate ledger verify`` must say ok.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
@@ -140,3 +143,104 @@ def test_kill_9_under_load_postgresql(tmp_path: Path) -> None:
         eng = make_engine(PG_URL)
         drop_schema(eng, make_tables(prefix))
         eng.dispose()
+
+
+# ----------------------------------------------------------------------------- through the gateway
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(config: Path, port: int) -> subprocess.Popen:
+    import urllib.request
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "hybridgate", "serve", "--config", str(config), "--port", str(port),
+                             "--no-access-log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"gateway exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("gateway did not become healthy within 60 s")
+
+
+async def _load(port: int, key: str, *, stop_after: int, conc: int = 32) -> set[str]:
+    """Chat requests from ``conc`` clients until ``stop_after`` succeeded; the ids of the 200s."""
+    import aiohttp
+
+    ok: set[str] = set()
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hello there"}]}
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        while len(ok) < stop_after:
+            try:
+                async with session.post(url, json=body, headers={"authorization": f"Bearer {key}"}) as r:
+                    await r.read()
+                    if r.status == 200:
+                        ok.add(r.headers["x-request-id"])
+            except aiohttp.ClientError:
+                return  # the gateway is gone
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        await asyncio.gather(*(client(session) for _ in range(conc)))
+    return ok
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_the_gateway_under_load(tmp_path: Path, emulator) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from hybridgate.cli_ledger import ledger_app
+    from hybridgate.ledger import open_ledger_core
+
+    key = "crash-test-app-key-0001"
+    emu = emulator("openai")
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "state_dir": str(tmp_path / "state"),
+        "providers": {"openai": {"type": "openai", "base_url": emu.url, "api_key": "sk-emulator-key",
+                                 "timeout": {"read": 10, "total": 20}}},
+        "routes": {"chat": {"capability": "chat", "default": True, "targets": ["openai:gpt-4o-mini"]}},
+        "apps": {"crash": {"key": key}},
+        "data_control": {"pii": {"enabled": False}},
+    }), encoding="utf-8")
+    acked: set[str] = set()
+    for round_ in range(2):  # crash, restart, crash again
+        port = _free_port()
+        proc = _serve(cfg, port)
+        try:
+            # one client pool runs until the gateway dies; a second one tells when 150 more succeeded
+            loader = threading.Thread(target=lambda: acked.update(asyncio.run(_load(port, key, stop_after=10**9))),
+                                      daemon=True)
+            loader.start()
+            acked |= asyncio.run(_load(port, key, stop_after=150))
+            os.kill(proc.pid, signal.SIGKILL)  # the first pool still has requests in flight
+            proc.wait(10)
+            loader.join(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        r = CliRunner().invoke(ledger_app, ["verify", "--config", str(cfg)])
+        assert r.exit_code == 0 and r.stdout.startswith("ok "), r.output
+        core = open_ledger_core(f"sqlite:///{tmp_path / 'state' / 'ledger.db'}", create=False)
+        assert core is not None
+        recorded = {x.request_id for x in core.iter_records()}
+        core.engine.dispose()
+        missing = acked - recorded
+        assert not missing, f"round {round_}: {len(missing)} answered requests have no egress record"
+        assert len(acked) >= 150 * (round_ + 1)
