@@ -145,6 +145,7 @@ class EgressLedger:
                                   code="ledger_unavailable")
         if record.seq is not None:
             raise ValueError("record already has a seq; append a fresh record")
+        record.validate()
         if asyncio.get_running_loop() is not self._loop:
             return await asyncio.wrap_future(self.append_threadsafe(record))
         fut: asyncio.Future[EgressRecord] = self._loop.create_future()

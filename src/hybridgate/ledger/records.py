@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
 import secrets
 import time
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 GENESIS_HASH = "0" * 64
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 RECORD_VERSION = 1
 
 # the fields covered by the chain hash, in the order exports list them
@@ -107,6 +109,37 @@ class EgressRecord:
             "completion_tokens": int(self.completion_tokens), "cost_usd": float(self.cost_usd),
             "shadow": bool(self.shadow), "error": self.error, "extra": dict(self.extra), "prev_hash": self.prev_hash,
         }
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field if the record could not be stored and hashed as is
+        (checked in ``append``, so one bad record never fails the batch it would have joined)."""
+        for name in ("request_id", "app", "feature", "provider", "vendor", "model", "policy_version", "rid"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"egress record: {name} must be a string, got {type(getattr(self, name)).__name__}")
+        if not 0 < len(self.rid) <= 64:
+            raise ValueError("egress record: rid must have 1 to 64 characters")
+        for name in ("sent_sha256", "mapping_sha256", "response_sha256"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, str) and (v == "" or _HEX64.fullmatch(v))):
+                raise ValueError(f"egress record: {name} must be a hex SHA-256 (64 characters) or None")
+        for name in ("prompt_tokens", "completion_tokens"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"egress record: {name} must be a non-negative int")
+        if not isinstance(self.ts, (int, float)) or not math.isfinite(self.ts):
+            raise ValueError("egress record: ts must be a finite number")
+        if not isinstance(self.cost_usd, (int, float)) or not math.isfinite(self.cost_usd):
+            raise ValueError("egress record: cost_usd must be a finite number")
+        if self.error is not None and not isinstance(self.error, str):
+            raise ValueError("egress record: error must be a string or None")
+        if not all(isinstance(c, str) for c in self.data_classes):
+            raise ValueError("egress record: data_classes must be strings")
+        if not all(isinstance(k, str) and isinstance(v, int) for k, v in dict(self.pii_counts).items()):
+            raise ValueError("egress record: pii_counts must map entity type (str) to a count (int)")
+        try:
+            canonical_json(dict(self.extra))
+        except TypeError as exc:
+            raise ValueError(f"egress record: extra must be JSON-serialisable ({exc})") from None
 
     def chained(self, seq: int, prev_hash: str) -> EgressRecord:
         """A copy placed at ``seq`` after ``prev_hash``, with its own hash computed."""

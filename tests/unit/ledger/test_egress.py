@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import hashlib
 import io
 import time
@@ -351,5 +352,20 @@ async def test_append_from_another_thread(tmp_path) -> None:
                                         for i in range(8)))
         assert sorted(p.seq for p in placed) == list(range(1, 9))
         assert (await led.verify()).count == 8
+    finally:
+        await led.close()
+
+
+async def test_a_bad_record_is_refused_alone(db) -> None:
+    """An invalid record fails its own append at once; the records around it still commit."""
+    url, prefix = db
+    led = await open_ledger(url, table_prefix=prefix)
+    try:
+        bad = [rec(1, extra={"when": object()}), rec(2, prompt_tokens=-1), rec(3, cost_usd=float("nan")),
+               dataclasses.replace(rec(4), sent_sha256="nope")]
+        results = await asyncio.gather(*(led.append(r) for r in [rec(10), *bad, rec(11, request_id="r" * 300)]),
+                                       return_exceptions=True)
+        assert [type(x).__name__ for x in results] == ["EgressRecord", *["ValueError"] * 4, "EgressRecord"]
+        assert (await led.verify()).count == 2  # a 300-character request id is stored too
     finally:
         await led.close()
