@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, and_, select
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from .records import UsageRecord, day_of
 from .store import DEFAULT_PREFIX, Tables, begin_write, create_schema, make_engine, make_tables
@@ -148,7 +149,8 @@ class UsageStore:
         self.max_pending = max_pending
         self.engine: Engine | None = None
         self.tables: Tables | None = None
-        self.dropped = 0
+        self.dropped = 0  # queued beyond max_pending, or unwritable at shutdown
+        self.rejected = 0  # refused by the database (bad values)
         self.written = 0
         self._pending: deque[UsageRecord] = deque()
         self._cv = threading.Condition()
@@ -234,7 +236,7 @@ class UsageStore:
                     return
                 continue
             try:
-                self._write(batch)
+                n = self._write(batch)
             except Exception as exc:  # noqa: BLE001 - keep them and retry; usage must not break serving
                 failures += 1
                 log.warning("usage store: writing %d record(s) failed (%s); will retry", len(batch), exc)
@@ -252,17 +254,40 @@ class UsageStore:
             failures = 0
             with self._cv:
                 self._settled += len(batch)
-                self.written += len(batch)
+                self.written += n
                 self._cv.notify_all()
 
     def _sleep(self, seconds: float) -> None:
         with self._cv:
             self._cv.wait(seconds)
 
-    def _write(self, batch: list[UsageRecord]) -> None:
+    def _write(self, batch: list[UsageRecord]) -> int:
+        """One transaction; if a record is rejected (bad value), the others still go in and it is
+        dropped and counted in ``rejected``. A lost connection raises: the batch is retried."""
         assert self.engine is not None and self.tables is not None
+        ins = self.tables.usage.insert()
         with begin_write(self.engine) as conn, conn.begin():
-            conn.execute(self.tables.usage.insert(), [r.to_dict() for r in batch])
+            try:
+                with conn.begin_nested():
+                    conn.execute(ins, [r.to_dict() for r in batch])
+                return len(batch)
+            except (OperationalError, InterfaceError):
+                raise
+            except (SQLAlchemyError, TypeError, ValueError):
+                pass
+            n = 0
+            for r in batch:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(ins, [r.to_dict()])
+                    n += 1
+                except (OperationalError, InterfaceError):
+                    raise
+                except (SQLAlchemyError, TypeError, ValueError) as exc:
+                    self.rejected += 1
+                    log.error("usage store: rejected record %s: %s", getattr(r, "request_id", "?"),
+                              str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return n
 
     async def summary(self, **kw: Any) -> UsageReport:
         """``summarize`` over this store (see its filters); flushes queued records first."""

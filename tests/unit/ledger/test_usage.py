@@ -133,3 +133,14 @@ def test_usage_record_from_a_request_context() -> None:
     failed.attempts.append(bad)
     e = usage_record(failed, status=504, latency_ms=9.0, error="provider_timeout")
     assert e.is_error and e.provider == "openai" and e.prompt_tokens == 0
+
+
+async def test_a_rejected_record_does_not_block_the_others(db) -> None:
+    url, prefix = db
+    store = await open_usage_store(url, table_prefix=prefix)
+    try:
+        store.record_many([u(1), u(2, app=None), u(3), u(4, status="not a number" if "postgresql" in url else None)])
+        rep = await store.summary()
+        assert rep.total.requests == 2 and store.rejected == 2 and store.written == 2
+    finally:
+        await store.close()
