@@ -113,7 +113,9 @@ class EgressLedger:
         return self
 
     async def close(self) -> None:
-        """Commit everything already appended, stop the writer and release the database."""
+        """Commit everything already appended, stop the writer and release the database.
+
+        Call it on the event loop that started the ledger."""
         if self._closing:
             return
         self._closing = True
@@ -140,7 +142,7 @@ class EgressLedger:
         the caller must then not deliver the partner's answer. Cancelling the caller does not
         withdraw the record: it is committed all the same.
         """
-        if self._q is None or self._closing:
+        if self._q is None or self._closing or (self._task is not None and self._task.done()):
             raise HybridgateError("egress ledger is not running (start() it first, or it was closed)",
                                   code="ledger_unavailable")
         if record.seq is not None:
