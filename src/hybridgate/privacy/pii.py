@@ -39,6 +39,7 @@ ALL_LABELS: frozenset[str] = DIRECT_LABELS | {
 }
 _ALIASES = {"GPE": "LOCATION", "LOC": "LOCATION", "DOMAIN_NAME": "URL", "ORG": "ORGANIZATION", "PER": "PERSON"}
 _STRONG = 0.7
+_TAGGER_SCORE = 0.8
 _EDGE = " \t\r\n,;:()[]{}<>\"'`|/\\-–—"
 
 
@@ -116,22 +117,25 @@ class PIIDetector:
         pats = [p for p in find_patterns(text) if p[3] >= self.min_score]
         pats.sort(key=lambda p: (-p[3], -(p[1] - p[0]), p[0]))
         chosen: list[tuple[int, int, str, float]] = []
-        taken: list[tuple[int, int]] = []
         for s, e, label, score in pats:
-            if score >= _STRONG and not _overlaps(s, e, taken):
+            if score >= _STRONG and not _overlaps(s, e, [(c[0], c[1]) for c in chosen]):
                 chosen.append((s, e, label, score))
-                taken.append((s, e))
+        strong = [(c[0], c[1]) for c in chosen]
+        tagged: list[tuple[int, int, str, float]] = []
         if self._use_tagger:
             toks, tags = self.tagger.tag(text)
             for s, e, label in tags_to_spans(text, toks, tags):
-                for ps, pe in _cut(s, e, taken):
+                for ps, pe in _cut(s, e, strong):
                     ps, pe = _trim(text, ps, pe)
-                    if pe > ps and any(c.isalnum() for c in text[ps:pe]):
-                        chosen.append((ps, pe, label, 0.8))
-                        taken.append((ps, pe))
+                    if sum(c.isalnum() for c in text[ps:pe]) >= 2 or (pe > ps and text[ps:pe].isdigit()):
+                        tagged.append((ps, pe, label, _TAGGER_SCORE))
         for s, e, label, score in pats:
-            if score < _STRONG and not _overlaps(s, e, taken):
-                chosen.append((s, e, label, score))
-                taken.append((s, e))
+            if score >= _STRONG or _overlaps(s, e, strong):
+                continue
+            inside = [t for t in tagged if t[0] < e and s < t[1]]
+            if all(s <= t[0] and t[1] <= e for t in inside):  # a weak match may absorb the tagger spans it covers
+                tagged = [t for t in tagged if t not in inside]
+                tagged.append((s, e, label, score))
+        chosen += tagged
         chosen.sort()
         return [Entity(s, e, label, score, text[s:e]) for s, e, label, score in chosen if label in self.entities]

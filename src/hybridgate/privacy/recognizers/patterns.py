@@ -44,6 +44,7 @@ _PHONE_CONTEXT = re.compile(
     r"landline|hotline|extension|on|at|no\.?|#)\W{0,3}$",
     _I,
 )
+_DATE_LIKE = re.compile(r"^(?:[0-9]{4}[-./][0-9]{1,2}[-./][0-9]{1,2}|[0-9]{1,2}[-./][0-9]{1,2}[-./](?:[0-9]{4}|[0-9]{2}))(?:\s|$)")
 _YEAR_RANGE = re.compile(r"^(?:1[89]|20)[0-9]{2}\s?[-–]\s?(?:1[89]|20)[0-9]{2}$")
 _DL = re.compile(r"(?<![A-Za-z0-9-])(?:[A-Za-z]{1,3}[0-9]{5,13}|[0-9]{3}[A-Za-z]{2}[0-9]{4}|[A-Za-z][0-9][A-Za-z][0-9][A-Za-z])(?![A-Za-z0-9-])")
 _DL_DIGITS = re.compile(r"(?<![A-Za-z0-9-])[0-9]{6,13}(?![A-Za-z0-9-])")
@@ -136,6 +137,8 @@ def _cc_grouping_ok(s: str) -> bool:
 def _phone_score(text: str, start: int, m: str) -> float:
     body = re.split(r"(?i)\s?(?:x|ext\.?|#)\s?[0-9]+$", m)[0]
     n = len(digits(body))
+    if _DATE_LIKE.match(body):
+        return 0.0
     formatted = body.startswith(("+", "00", "(")) or "(" in body
     if n < 7 or n > (20 if formatted else 15) or _YEAR_RANGE.match(body):
         return 0.0
@@ -222,7 +225,7 @@ def _numbers(text: str) -> Iterator[Match]:
             yield m.start(), m.end(), "IP_ADDRESS", 0.97
     for m in _DATE.finditer(text):
         ctx = _DOB_CONTEXT.search(text[max(0, m.start() - 25) : m.start()])
-        yield m.start(), m.end(), "DATE_OF_BIRTH" if ctx else "DATE_TIME", 0.9 if ctx else 0.8
+        yield m.start(), m.end(), "DATE_OF_BIRTH" if ctx else "DATE_TIME", 0.9 if ctx else 0.85
     for m in _PHONE.finditer(text):
         score = _phone_score(text, m.start(), m.group())
         if score:
