@@ -27,6 +27,7 @@ from .auth import App, AppRegistry
 from .config import Config, load_config
 from .context import RequestContext
 from .errors import ModelNotFound, NotConfigured, PolicyRefused
+from .ledger.accounting import Accountant, UsageHandle
 from .ledger.recorder import EgressRecorder, LedgerHandle
 from .ledger.store import ledger_url
 from .privacy.guard import PrivacyGuard
@@ -60,6 +61,8 @@ class Gateway:
                 provider = PrivacyGuard(EgressRecorder(provider, self.ledger))
             self.providers[name] = GuardedProvider(provider, CircuitBreaker(name, pc.breaker))
         self.routes: dict[str, Route] = build_routes(config, self.providers)
+        self.accountant = Accountant(config, UsageHandle(ledger_url(config)) if config.ledger.usage else None,
+                                     {n: p.vendor for n, p in self.providers.items()})
         self.apps = AppRegistry(config.apps)
         self._app_classes = {n: frozenset(a.data_classes) for n, a in config.apps.items()}
         self.policy_version = config.version_hash
@@ -93,6 +96,7 @@ class Gateway:
     async def aclose(self) -> None:
         for p in self.providers.values():
             await p.aclose()
+        await self.accountant.aclose()
         await self.ledger.aclose()
 
     # ------------------------------------------------------------------ resolution
@@ -143,22 +147,22 @@ class Gateway:
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
         route, ctx = await self._begin("chat", body, ctx, app)
-        return await call_route(route, "chat", body, ctx, self.rng)
+        return await self.accountant.run(ctx, body, lambda: call_route(route, "chat", body, ctx, self.rng))
 
     async def stream_chat(self, body: dict[str, Any], ctx: RequestContext | None = None,
                           app: App | None = None) -> AsyncIterator[dict[str, Any]]:
         route, ctx = await self._begin("chat", body, ctx, app)
-        async for chunk in stream_route(route, body, ctx, self.rng):
+        async for chunk in self.accountant.stream(ctx, body, lambda: stream_route(route, body, ctx, self.rng)):
             yield chunk
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
         route, ctx = await self._begin("embeddings", body, ctx, app)
-        return await call_route(route, "embed", body, ctx, self.rng)
+        return await self.accountant.run(ctx, body, lambda: call_route(route, "embed", body, ctx, self.rng))
 
     async def moderate(self, body: dict[str, Any], ctx: RequestContext | None = None,
                        app: App | None = None) -> dict:
         route, ctx = await self._begin("moderation", body, ctx, app)
-        return await call_route(route, "moderate", body, ctx, self.rng)
+        return await self.accountant.run(ctx, body, lambda: call_route(route, "moderate", body, ctx, self.rng))
 
     def models_for(self, app: App | None = None) -> list[Route]:
         """Public routes an app may call (what ``/v1/models`` lists)."""

@@ -15,24 +15,37 @@ from typing import Any
 from ..context import RequestContext
 from ..providers import Provider
 from .policy import Decision
+from .entity import Entity
 from .pseudonym import StreamRestorer
 from .texts import map_response_texts, map_texts
 
 __all__ = ["PrivacyGuard", "pseudonymised_body"]
 
 
+def _occurrences(text: str, values: list[tuple[str, str]]) -> list[Entity]:
+    """Every non-overlapping occurrence of the detected values in ``text`` (longest values first)."""
+    taken: list[tuple[int, int]] = []
+    found: list[Entity] = []
+    for value, label in values:
+        start = text.find(value)
+        while start >= 0:
+            end = start + len(value)
+            if not any(s < end and start < e for s, e in taken):
+                taken.append((start, end))
+                found.append(Entity(start, end, label, 1.0, value))
+            start = text.find(value, end)
+    return sorted(found, key=lambda e: e.start)
+
+
 def pseudonymised_body(method: str, body: dict[str, Any], decision: Decision) -> dict[str, Any]:
-    """The body with detected entities replaced by placeholders (computed once per request)."""
+    """The body with every detected value replaced by its placeholder.
+
+    Values, not positions: a feature may wrap the user's text in a prompt of its own, and the
+    same value must get the same placeholder wherever it appears in the request."""
     p = decision.pseudonymiser
-    if p is None or not decision.entities:
+    if p is None or not decision.values:
         return body
-    key = "chat" if method == "chat_stream" else method
-    cached = decision._pseudonymised.get(key)
-    if cached is None:
-        cached = map_texts(method, body, lambda i, t: p.pseudonymise(t, decision.entities[i])
-                           if i in decision.entities else t)
-        decision._pseudonymised[key] = cached
-    return {**cached, "model": body.get("model")}
+    return map_texts(method, body, lambda i, t: p.pseudonymise(t, _occurrences(t, decision.values)))
 
 
 class PrivacyGuard:
@@ -49,7 +62,7 @@ class PrivacyGuard:
 
     def _decision(self, ctx: RequestContext) -> Decision | None:
         d = ctx.privacy
-        if d is None or self.in_house or d.pseudonymiser is None or not d.entities:
+        if d is None or self.in_house or d.pseudonymiser is None or not d.values:
             return None
         return d
 

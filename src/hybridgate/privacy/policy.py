@@ -43,10 +43,9 @@ class Decision:
     providers: frozenset[str] | None = None  # allow-list from class rules, None = any
     reasons: list[str] = field(default_factory=list)
     pii_counts: dict[str, int] = field(default_factory=dict)
-    entities: dict[int, list[Any]] = field(default_factory=dict)  # text index -> entities
+    values: list[tuple[str, str]] = field(default_factory=list)  # (detected text, label), longest first
     pseudonymiser: Pseudonymiser | None = None
     detector_failed: bool = False
-    _pseudonymised: dict[str, Any] = field(default_factory=dict)  # method -> transformed body parts
 
     def allows(self, provider: Any) -> bool:
         if self.treatment == "refuse":
@@ -112,10 +111,12 @@ class DataPolicy:
             log.warning("PII detection failed; failing closed", extra={"error": type(exc).__name__})
             return d
         counts: Counter[str] = Counter()
-        for i, ents in enumerate(found):
-            if ents:
-                d.entities[i] = ents
-                counts.update(e.label for e in ents)
+        seen: dict[str, str] = {}
+        for ents in found:
+            counts.update(e.label for e in ents)
+            for e in ents:
+                seen.setdefault(e.text, e.label)
+        d.values = sorted(seen.items(), key=lambda kv: -len(kv[0]))
         if counts:
             d.pii_counts = dict(counts)
             d.classes = d.classes | {"pii"}

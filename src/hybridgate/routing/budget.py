@@ -48,6 +48,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..config import AppBudget, BudgetConfig, FeatureBudget
 from ..errors import BudgetExceeded, ProviderUnavailable
 from .cost import estimate_tokens
 
@@ -64,32 +65,7 @@ MINUTE = 60.0
 # --------------------------------------------------------------------------- config
 
 
-class FeatureBudget(BaseModel):
-    """Limits for one feature of one app; ``None`` means unlimited."""
-
-    model_config = ConfigDict(extra="forbid")
-    requests_per_min: int | None = Field(None, ge=0)
-    tokens_per_min: int | None = Field(None, ge=0)
-    usd_per_day: float | None = Field(None, ge=0)
-
-
-class AppBudget(FeatureBudget):
-    """Limits for one app (all its features together), plus per-feature limits."""
-
-    features: dict[str, FeatureBudget] = Field(default_factory=dict)
-
-
-class BudgetConfig(BaseModel):
-    """``budgets:`` in the config. ``default`` applies to every app not listed (each app its own
-    counters). ``default_max_tokens`` is the completion estimate when a request sets no maximum.
-    ``fail_open``: if the state store is unreachable, let requests through unbudgeted (logged)
-    instead of failing them with 503."""
-
-    model_config = ConfigDict(extra="forbid")
-    apps: dict[str, AppBudget] = Field(default_factory=dict)
-    default: AppBudget | None = None
-    default_max_tokens: int = Field(1024, ge=0)
-    fail_open: bool = False
+# (the config models FeatureBudget, AppBudget and BudgetConfig live in hybridgate.config)
 
 
 # --------------------------------------------------------------------------- limits and reservations

@@ -31,46 +31,10 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from ..config import InHouseCost, ModelPrice, PriceTable
 
 __all__ = ["BUILTIN_PRICES", "BUILTIN_PRICES_AS_OF", "CostModel", "InHouseCost", "ModelPrice", "PriceTable",
            "estimate_tokens"]
-
-
-class ModelPrice(BaseModel):
-    """USD per 1M input / output tokens and per request."""
-
-    model_config = ConfigDict(extra="forbid")
-    input_per_mtok: float = Field(0.0, ge=0)
-    output_per_mtok: float = Field(0.0, ge=0)
-    per_request: float = Field(0.0, ge=0)
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6 \
-            + self.per_request
-
-
-class InHouseCost(BaseModel):
-    """A serving fleet's cost: ``usd_per_hour`` for ``concurrency`` request slots at ``utilisation``."""
-
-    model_config = ConfigDict(extra="forbid")
-    usd_per_hour: float = Field(ge=0)
-    concurrency: float = Field(1.0, gt=0, description="requests served at once at full load")
-    utilisation: float = Field(1.0, gt=0, le=1, description="average occupancy; < 1 spreads idle time")
-
-    def cost(self, busy_seconds: float) -> float:
-        return max(0.0, busy_seconds) * self.usd_per_hour / 3600.0 / (self.concurrency * self.utilisation)
-
-
-class PriceTable(BaseModel):
-    """``prices:`` in the config. ``in_house`` is keyed by provider name."""
-
-    model_config = ConfigDict(extra="forbid")
-    models: dict[str, ModelPrice] = Field(default_factory=dict)
-    in_house: dict[str, InHouseCost] = Field(default_factory=dict)
-    builtin: bool = Field(True, description="fall back to the built-in table (BUILTIN_PRICES_AS_OF)")
-    litellm: bool = Field(True, description="use LiteLLM's bundled cost map when litellm is installed")
-    litellm_cost_map: str | None = Field(None, description="path to a LiteLLM-format JSON cost map")
 
 
 # List prices in USD per 1M tokens (input, output), standard tier, no caching/batch discounts.

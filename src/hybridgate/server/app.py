@@ -25,7 +25,7 @@ from starlette.routing import Route
 from ..config import Config
 from ..context import RequestContext
 from ..gateway import Gateway
-from . import openai_api
+from . import admin_api, openai_api
 from .http import error_response, json_response, request_context
 from .observability import Metrics, current_request_id
 
@@ -122,7 +122,7 @@ def create_app(config: Config, gateway: Gateway | None = None, *, access_log: bo
             await gateway.aclose()
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
-              *openai_api.routes]
+              *openai_api.routes, *admin_api.routes]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_exception})
     app.state.gateway = gateway
     app.state.config = config
