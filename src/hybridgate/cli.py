@@ -105,10 +105,12 @@ def config_check(config: ConfigOpt = None) -> None:
 
 
 def _register_subcommands() -> None:
+    from . import cli_eval
     from .cli_ledger import ledger_app, usage_app
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(usage_app, name="usage")
+    cli_eval.register(app)
 
 
 _register_subcommands()

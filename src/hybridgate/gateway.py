@@ -19,9 +19,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .auth import App, AppRegistry
 from .config import Config, load_config
@@ -33,9 +33,13 @@ from .ledger.store import ledger_url
 from .privacy.guard import PrivacyGuard
 from .privacy.policy import DataPolicy
 from .providers import Provider, build_provider
+from .config import RouteConfig
 from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, stream_route
+from .routing.policy import Candidate
 
 __all__ = ["Gateway"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("hybridgate.gateway")
 
@@ -66,6 +70,9 @@ class Gateway:
         self.apps = AppRegistry(config.apps)
         self._app_classes = {n: frozenset(a.data_classes) for n, a in config.apps.items()}
         self.policy_version = config.version_hash
+        from .features import build_features
+
+        self.features = build_features(self)
         self._defaults: dict[str, Route | None] = {}
         for cap in {r.capability for r in self.routes.values()}:
             of_cap = [r for r in self.routes.values() if r.capability == cap]
@@ -79,7 +86,9 @@ class Gateway:
         return cls(config, **kw)
 
     async def start(self) -> Gateway:
-        """Load what the request path must not wait for (the PII detector, when partners exist)."""
+        """Load what the request path must not wait for (the PII detector when partners exist, features)."""
+        for feature in self.features.values():
+            await feature.start()
         if self.config.data_control.pii.enabled and any(not p.in_house for p in self.providers.values()):
             try:
                 await asyncio.to_thread(self.data_policy.warmup)
@@ -94,6 +103,8 @@ class Gateway:
         await self.aclose()
 
     async def aclose(self) -> None:
+        for feature in self.features.values():
+            await feature.aclose()
         for p in self.providers.values():
             await p.aclose()
         await self.accountant.aclose()
@@ -121,14 +132,14 @@ class Gateway:
         return route
 
     async def _begin(self, capability: str, body: dict[str, Any], ctx: RequestContext | None,
-                     app: App | None) -> tuple[Route, RequestContext]:
+                     app: App | None, route: Route | None = None) -> tuple[Route, RequestContext]:
         ctx = ctx or RequestContext()
         ctx.feature = ctx.feature or capability
         if app is not None:
             ctx.app = app.name
             app.check_feature(capability)
         ctx.data_classes = ctx.data_classes | self._app_classes.get(ctx.app, frozenset())
-        route = self.resolve(capability, body.get("model"), app)
+        route = route or self.resolve(capability, body.get("model"), app)
         ctx.route = route.name
         ctx.policy_version = self.policy_version
         if ctx.deadline is None:
@@ -163,6 +174,33 @@ class Gateway:
                        app: App | None = None) -> dict:
         route, ctx = await self._begin("moderation", body, ctx, app)
         return await self.accountant.run(ctx, body, lambda: call_route(route, "moderate", body, ctx, self.rng))
+
+    async def feature_call(self, feature: str, texts: list[str], invoke: Callable[[Candidate], Awaitable[T]], *,
+                           need: frozenset[str], ctx: RequestContext | None = None, app: App | None = None,
+                           route: str | Route | None = None) -> T:
+        """Run one feature request on its route: ``invoke(candidate)`` uses a candidate the feature's
+        way (a chat model with a prompt, an in-process model ...). ``texts`` are what the data policy
+        scans; routing, fallback, data control, ledger, budgets and usage all apply."""
+        body: dict[str, Any] = {"input": texts}
+        if isinstance(route, Route):
+            r, ctx = await self._begin(feature, body, ctx, app, route=route)
+        else:
+            body["model"] = route
+            r, ctx = await self._begin(feature, body, ctx, app)
+        return await self.accountant.run(ctx, body, lambda: call_route(r, feature, body, ctx, self.rng,
+                                                                      invoke=invoke, need=need))
+
+    def route_for_provider(self, provider: str, capability: str, model: str | None = None) -> Route:
+        """A one-target route to ``provider`` (eval and drills use these to measure one provider)."""
+        if provider not in self.providers:
+            raise ModelNotFound(f"unknown provider {provider!r}; configured: {sorted(self.providers)}",
+                                param="provider")
+        if model is None:  # the model this provider serves on the capability's configured routes, if any
+            model = next((c.model for r in self.routes.values() if r.capability == capability
+                          for c in r.candidates if c.provider.name == provider), None)
+        model = model or next(iter(self.config.providers[provider].models), None) or capability
+        rc = RouteConfig(capability=capability, strategy="single", targets=[{"provider": provider, "model": model}])
+        return Route(f"{provider}:{model}", rc, (Candidate(self.providers[provider], model),))
 
     def models_for(self, app: App | None = None) -> list[Route]:
         """Public routes an app may call (what ``/v1/models`` lists)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from ..context import RequestContext
@@ -40,14 +40,14 @@ CONTINUE_INSTRUCTION = ("Your previous message was cut off. Continue it exactly 
 
 
 def _eligible(candidates: Sequence[Candidate], method: str, body: dict[str, Any],
-              ctx: RequestContext) -> list[Candidate]:
+              ctx: RequestContext, need: frozenset[str] | None = None) -> list[Candidate]:
     """Candidates the data policy lets see this request and that can serve it."""
     decision = ctx.privacy
     if decision is not None:
         candidates = [c for c in candidates if decision.allows(c.provider)]
         if not candidates:
             raise PolicyRefused(f"no provider on this route may see this data ({decision.explain()})")
-    need = required_capabilities(method, body)
+    need = required_capabilities(method, body) if need is None else need
     ok = [c for c in candidates if need <= c.provider.capabilities]
     if not ok:
         names = ", ".join(c.label for c in candidates) or "none"
@@ -82,11 +82,16 @@ def _hedge_delay(route: Route, cand: Candidate) -> float | None:
 
 
 async def call_route(route: Route, method: str, body: dict[str, Any], ctx: RequestContext,
-                     rng: random.Random) -> dict[str, Any]:
-    cands = _eligible(route.plan(body, ctx, rng), method, body, ctx)
+                     rng: random.Random, *, invoke: Callable[[Candidate], Awaitable[Any]] | None = None,
+                     need: frozenset[str] | None = None) -> Any:
+    """Run ``method`` on the route's candidates; features pass ``invoke(candidate)`` (and the
+    capabilities ``need``-ed) to use a candidate their own way, e.g. a chat model with a prompt."""
+    cands = _eligible(route.plan(body, ctx, rng), method, body, ctx, need)
     errors: list[ProviderError] = []
 
-    async def attempt(cand: Candidate) -> dict[str, Any]:
+    async def attempt(cand: Candidate) -> Any:
+        if invoke is not None:
+            return await with_retries(lambda: invoke(cand), route.config.retry, ctx, rng)
         req = {**body, "model": cand.model}
         return await with_retries(lambda: getattr(cand.provider, method)(req, ctx), route.config.retry, ctx, rng)
 

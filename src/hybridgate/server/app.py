@@ -122,7 +122,8 @@ def create_app(config: Config, gateway: Gateway | None = None, *, access_log: bo
             await gateway.aclose()
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
-              *openai_api.routes, *admin_api.routes]
+              *openai_api.routes, *admin_api.routes,
+              *(r for feature in gateway.features.values() for r in feature.routes())]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_exception})
     app.state.gateway = gateway
     app.state.config = config
