@@ -104,13 +104,26 @@ def config_check(config: ConfigOpt = None) -> None:
                f"{len(gw.apps.names)} apps, policy version {gw.policy_version}")
 
 
+# Feature CLIs: each module defines ``register(app)``; a feature not built into this install is skipped.
+_FEATURE_CLIS = ("cli_eval", "cli_moderation", "cli_translation", "cli_recommendations", "cli_creative",
+                 "cli_study")
+
+
 def _register_subcommands() -> None:
-    from . import cli_eval
+    import importlib
+
     from .cli_ledger import ledger_app, usage_app
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(usage_app, name="usage")
-    cli_eval.register(app)
+    for name in _FEATURE_CLIS:
+        try:
+            module = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+            continue
+        module.register(app)
 
 
 _register_subcommands()

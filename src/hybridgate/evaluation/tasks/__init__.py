@@ -11,6 +11,9 @@ __all__ = ["TASKS", "get_task"]
 TASKS = MappingProxyType({
     "moderation": "hybridgate.evaluation.tasks.moderation:ModerationTask",
     "pii": "hybridgate.evaluation.tasks.pii:PIITask",
+    "translation": "hybridgate.evaluation.tasks.translation:TranslationTask",
+    "recommendations": "hybridgate.evaluation.tasks.recommendations:RecommendationsTask",
+    "creative": "hybridgate.evaluation.tasks.creative:CreativeTask",
 })
 
 
