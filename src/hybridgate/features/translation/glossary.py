@@ -78,6 +78,14 @@ class Glossary(Mapping[str, str]):
         """Glossary matches in `text` outside the `exclude` spans, as spans restored to their target term."""
         if self._rx is None:
             return []
+        # Most texts hold no glossary term: a substring test rules that out before the regex runs.
+        if self.case_sensitive:
+            if not any(term in text for term in self._entries):
+                return []
+        else:
+            folded = text.casefold()
+            if not any(term in folded for term in self._folded):
+                return []
         spans: list[Span] = []
         pos = 0
         gaps: list[tuple[int, int]] = []

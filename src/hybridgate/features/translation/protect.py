@@ -273,6 +273,9 @@ class Protector:
         for kind, rx, prefilter in self._patterns:
             if prefilter is not None and not prefilter(text):
                 continue
+            if kind == "domain" and all(any(s.start <= m.start() < s.end for s in spans)
+                                        for m in _TLD_HINT.finditer(text)):
+                continue  # every ".com"-like hint already sits inside a URL or e-mail
             for m in rx.finditer(text):
                 start, end = m.span()
                 if kind == "url" or kind == "domain":
