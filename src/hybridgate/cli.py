@@ -105,8 +105,8 @@ def config_check(config: ConfigOpt = None) -> None:
 
 
 # Feature CLIs: each module defines ``register(app)``; a feature not built into this install is skipped.
-_FEATURE_CLIS = ("cli_eval", "cli_moderation", "cli_translation", "cli_recommendations", "cli_creative",
-                 "cli_study")
+_FEATURE_CLIS = ("cli_eval", "cli_drill", "cli_moderation", "cli_translation", "cli_recommendations",
+                 "cli_creative", "cli_study")
 
 
 def _register_subcommands() -> None:

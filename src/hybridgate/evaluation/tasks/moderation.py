@@ -51,7 +51,8 @@ class ModerationTask:
         feature = gateway.features.get("moderation")
         if feature is not None and hasattr(feature, "score_with"):  # LLM moderators, images, cascades
             return await feature.score_with(target, item, ctx)
-        route = gateway.route_for_provider(target.provider, "moderation", target.model)
+        # no provider: the configured moderation route, fallbacks and all (drills use this)
+        route = gateway.route_for_provider(target.provider, "moderation", target.model) if target.provider else None
 
         async def invoke(cand: Any) -> dict[str, float]:
             return scores_of(await cand.provider.moderate({"input": item["text"], "model": cand.model}, ctx))
