@@ -69,17 +69,29 @@ class ServerThread:
         self.thread.join(10)
 
 
+@pytest.fixture(scope="session")
+def pii_detector() -> Any:
+    """One loaded PII detector for the whole session (loading it takes seconds; detection is stateless)."""
+    from hybridgate.privacy import PIIDetector
+
+    detector = PIIDetector()
+    detector.detect("warm-up: Jane Doe, jane@example.com")
+    return detector
+
+
 @pytest.fixture
-def gateway_server() -> Iterator[Callable[..., ServerThread]]:
+def gateway_server(pii_detector: Any) -> Iterator[Callable[..., ServerThread]]:
     """Factory: ``srv = gateway_server(config_dict_or_Config)`` -> a started gateway on loopback."""
     from hybridgate.config import Config, parse_config
+    from hybridgate.gateway import Gateway
     from hybridgate.server.app import create_app
 
     started: list[ServerThread] = []
 
     def make(config: dict | Config, **kw: Any) -> ServerThread:
         cfg = config if isinstance(config, Config) else parse_config(config, source="<test>")
-        srv = ServerThread(create_app(cfg, access_log=False, **kw)).start()
+        gw = Gateway(cfg, detector_factory=lambda: pii_detector) if cfg.data_control.pii.enabled else None
+        srv = ServerThread(create_app(cfg, gw, access_log=False, **kw)).start()
         started.append(srv)
         return srv
 

@@ -43,6 +43,7 @@ from .config_sections import (  # noqa: F401 - re-exported: the public names of 
     RouteConfig,
     RouteTimeouts,
     ServerConfig,
+    ShadowConfig,
     Target,
     Timeouts,
     _Strict,

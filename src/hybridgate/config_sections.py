@@ -107,6 +107,15 @@ class RouteTimeouts(_Strict):
     total: float = Field(120.0, gt=0, description="deadline for the whole request, retries and fallbacks included")
 
 
+class ShadowConfig(_Strict):
+    """Mirror a share of the route's requests to other providers, in the background, and score agreement."""
+
+    targets: list[Target] = Field(min_length=1)
+    fraction: float = Field(0.1, ge=0, le=1)
+
+    _targets = field_validator("targets", mode="before")(classmethod(lambda cls, v: _short_targets(v)))
+
+
 class RouteConfig(_Strict):
     capability: Literal["chat", "embeddings", "moderation", "translation", "recommendations", "creative", "pii"] = "chat"
     strategy: Literal["single", "fallback", "weighted", "conditional"] = "fallback"
@@ -122,6 +131,7 @@ class RouteConfig(_Strict):
     stream_idle_timeout_s: float = Field(30.0, gt=0, description="a stream silent this long is stalled")
     caps: dict[str, float] = Field(default_factory=dict, description="max share of this route's traffic per vendor")
     cap_window_s: float = Field(300.0, gt=0)
+    shadow: ShadowConfig | None = None
 
     _targets = field_validator("targets", mode="before")(classmethod(lambda cls, v: _short_targets(v)))
 
@@ -144,7 +154,8 @@ class RouteConfig(_Strict):
         return self
 
     def all_targets(self) -> list[Target]:
-        return [*self.targets, *(t for b in self.branches for t in b.targets)]
+        return [*self.targets, *(t for b in self.branches for t in b.targets),
+                *(self.shadow.targets if self.shadow else ())]
 
 
 class AppConfig(_Strict):

@@ -16,6 +16,7 @@ the calling app); library callers may omit it and act as a trusted in-process ca
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import time
@@ -36,6 +37,7 @@ from .providers import Provider, build_provider
 from .config import RouteConfig
 from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, stream_route
 from .routing.policy import Candidate
+from .routing.shadow import ShadowRunner
 
 __all__ = ["Gateway"]
 
@@ -50,6 +52,13 @@ _HINT = {
     "moderation": "configure a moderation route (the embedded default uses the in-house hybridgate-moderation)",
 }
 _METHOD = {"chat": "chat", "embeddings": "embed", "moderation": "moderate"}
+
+
+def _takes_ctx(fn: Callable[..., Any]) -> bool:
+    try:
+        return len(inspect.signature(fn).parameters) >= 2
+    except (TypeError, ValueError):
+        return False
 
 
 class Gateway:
@@ -67,6 +76,7 @@ class Gateway:
         self.routes: dict[str, Route] = build_routes(config, self.providers)
         self.accountant = Accountant(config, UsageHandle(ledger_url(config)) if config.ledger.usage else None,
                                      {n: p.vendor for n, p in self.providers.items()})
+        self.shadow = ShadowRunner(rng=random.Random(None if seed is None else seed + 1))
         self.apps = AppRegistry(config.apps)
         self._app_classes = {n: frozenset(a.data_classes) for n, a in config.apps.items()}
         self.policy_version = config.version_hash
@@ -105,6 +115,7 @@ class Gateway:
     async def aclose(self) -> None:
         for feature in self.features.values():
             await feature.aclose()
+        await self.shadow.aclose()
         for p in self.providers.values():
             await p.aclose()
         await self.accountant.aclose()
@@ -156,9 +167,17 @@ class Gateway:
 
     # ------------------------------------------------------------------- the calls
 
+    async def _call(self, capability: str, method: str, body: dict[str, Any], ctx: RequestContext | None,
+                    app: App | None) -> dict:
+        route, ctx = await self._begin(capability, body, ctx, app)
+        result = await self.accountant.run(ctx, body, lambda: call_route(route, method, body, ctx, self.rng))
+        if route.shadows:
+            self.shadow.maybe_mirror(route, method, ctx, result, lambda cand, sctx: getattr(cand.provider, method)(
+                {**body, "model": cand.model}, sctx))
+        return result
+
     async def chat(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
-        route, ctx = await self._begin("chat", body, ctx, app)
-        return await self.accountant.run(ctx, body, lambda: call_route(route, "chat", body, ctx, self.rng))
+        return await self._call("chat", "chat", body, ctx, app)
 
     async def stream_chat(self, body: dict[str, Any], ctx: RequestContext | None = None,
                           app: App | None = None) -> AsyncIterator[dict[str, Any]]:
@@ -167,28 +186,33 @@ class Gateway:
             yield chunk
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
-        route, ctx = await self._begin("embeddings", body, ctx, app)
-        return await self.accountant.run(ctx, body, lambda: call_route(route, "embed", body, ctx, self.rng))
+        return await self._call("embeddings", "embed", body, ctx, app)
 
     async def moderate(self, body: dict[str, Any], ctx: RequestContext | None = None,
                        app: App | None = None) -> dict:
-        route, ctx = await self._begin("moderation", body, ctx, app)
-        return await self.accountant.run(ctx, body, lambda: call_route(route, "moderate", body, ctx, self.rng))
+        return await self._call("moderation", "moderate", body, ctx, app)
 
-    async def feature_call(self, feature: str, texts: list[str], invoke: Callable[[Candidate], Awaitable[T]], *,
+    async def feature_call(self, feature: str, texts: list[str], invoke: Callable[..., Awaitable[T]], *,
                            need: frozenset[str], ctx: RequestContext | None = None, app: App | None = None,
-                           route: str | Route | None = None) -> T:
-        """Run one feature request on its route: ``invoke(candidate)`` uses a candidate the feature's
-        way (a chat model with a prompt, an in-process model ...). ``texts`` are what the data policy
-        scans; routing, fallback, data control, ledger, budgets and usage all apply."""
+                           route: str | Route | None = None,
+                           compare: Callable[[Any, Any], dict[str, float]] | None = None) -> T:
+        """Run one feature request on its route: ``invoke(candidate, ctx)`` (or ``invoke(candidate)``)
+        uses a candidate the feature's way (a chat model with a prompt, an in-process model ...).
+        ``texts`` are what the data policy scans; routing, fallback, data control, ledger, budgets
+        and usage all apply. With a ``shadow`` on the route, ``compare(served, shadow)`` scores agreement."""
         body: dict[str, Any] = {"input": texts}
         if isinstance(route, Route):
             r, ctx = await self._begin(feature, body, ctx, app, route=route)
         else:
             body["model"] = route
             r, ctx = await self._begin(feature, body, ctx, app)
-        return await self.accountant.run(ctx, body, lambda: call_route(r, feature, body, ctx, self.rng,
-                                                                      invoke=invoke, need=need))
+        with_ctx = _takes_ctx(invoke)
+        call = (lambda cand: invoke(cand, ctx)) if with_ctx else invoke  # type: ignore[call-arg]
+        result = await self.accountant.run(ctx, body, lambda: call_route(r, feature, body, ctx, self.rng,
+                                                                        invoke=call, need=need))
+        if r.shadows and with_ctx:  # a shadow needs its own context, so only ctx-taking invokes can be mirrored
+            self.shadow.maybe_mirror(r, feature, ctx, result, invoke, compare)  # type: ignore[arg-type]
+        return result
 
     def route_for_provider(self, provider: str, capability: str, model: str | None = None) -> Route:
         """A one-target route to ``provider`` (eval and drills use these to measure one provider)."""

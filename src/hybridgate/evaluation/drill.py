@@ -41,6 +41,9 @@ def without_vendor(config: Config, vendor: str) -> tuple[Config, list[str]]:
         for b in route.get("branches") or []:
             b["targets"] = [t for t in b["targets"] if t["provider"] not in gone]
         route["branches"] = [b for b in route.get("branches") or [] if b["targets"]]
+        if route.get("shadow"):
+            route["shadow"]["targets"] = [t for t in route["shadow"]["targets"] if t["provider"] not in gone]
+            route["shadow"] = route["shadow"] if route["shadow"]["targets"] else None
         if route["targets"]:
             route["caps"] = {k: v for k, v in (route.get("caps") or {}).items() if k != vendor}
             routes[rname] = route

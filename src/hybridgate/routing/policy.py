@@ -105,6 +105,7 @@ class Route:
     candidates: tuple[Candidate, ...]
     branches: tuple[tuple[Condition, str, tuple[Candidate, ...]], ...] = ()
     shares: VendorShares = field(default=None)  # type: ignore[assignment]
+    shadows: tuple[Candidate, ...] = ()
 
     def __post_init__(self) -> None:
         if self.shares is None:
@@ -149,7 +150,8 @@ def build_routes(config: Config, providers: dict[str, Provider]) -> dict[str, Ro
     routes = {}
     for name, rc in config.routes.items():
         branches = tuple((b.when, b.strategy, _cands(b.targets, name, providers)) for b in rc.branches)
-        routes[name] = Route(name, rc, _cands(rc.targets, name, providers), branches)
+        shadows = _cands(rc.shadow.targets, name, providers) if rc.shadow else ()
+        routes[name] = Route(name, rc, _cands(rc.targets, name, providers), branches, shadows=shadows)
     return routes
 
 

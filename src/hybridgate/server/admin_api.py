@@ -63,7 +63,17 @@ async def ledger(request: Request) -> Response:
     return json_response({"object": "list", "data": page.records, "next_cursor": page.next_cursor})
 
 
+@endpoint
+async def shadow(request: Request) -> Response:
+    """Rolling agreement of every shadow provider with what was served (admin key only)."""
+    app = authenticate(request)
+    if not app.admin:
+        raise PermissionDenied("shadow statistics are readable with an admin key only", code="admin_only")
+    return json_response({"object": "shadow_stats", "data": list(request.app.state.gateway.shadow.snapshot().values())})
+
+
 routes = [
+    Route("/v1/shadow", shadow, methods=["GET"]),
     Route("/v1/usage", usage, methods=["GET"]),
     Route("/v1/ledger", ledger, methods=["GET"]),
 ]

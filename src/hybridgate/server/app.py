@@ -27,7 +27,7 @@ from ..context import RequestContext
 from ..gateway import Gateway
 from . import admin_api, openai_api
 from .http import error_response, json_response, request_context
-from .observability import Metrics, current_request_id
+from .observability import Metrics, ShadowCollector, current_request_id
 
 __all__ = ["create_app"]
 
@@ -112,6 +112,8 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 def create_app(config: Config, gateway: Gateway | None = None, *, access_log: bool = True) -> Any:
     gateway = gateway or Gateway(config)
     metrics_ = Metrics() if config.server.metrics else None
+    if metrics_ is not None:
+        metrics_.registry.register(ShadowCollector(gateway.shadow))
 
     @asynccontextmanager
     async def lifespan(app: Starlette):

@@ -14,10 +14,11 @@ from contextvars import ContextVar
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ..context import RequestContext
 
-__all__ = ["JsonFormatter", "Metrics", "configure_logging", "current_request_id"]
+__all__ = ["JsonFormatter", "Metrics", "ShadowCollector", "configure_logging", "current_request_id"]
 
 current_request_id: ContextVar[str | None] = ContextVar("hybridgate_request_id", default=None)
 
@@ -83,3 +84,27 @@ class Metrics:
                     self.tokens.labels(app, feature, a.provider, "prompt").inc(a.prompt_tokens)
                 if a.completion_tokens:
                     self.tokens.labels(app, feature, a.provider, "completion").inc(a.completion_tokens)
+
+
+class ShadowCollector:
+    """Exposes the gateway's shadow-traffic agreement at scrape time (no copies kept here)."""
+
+    def __init__(self, runner: object) -> None:
+        self.runner = runner
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        calls = CounterMetricFamily("hybridgate_shadow_calls", "shadow calls by outcome",
+                                    labels=("route", "provider", "outcome"))
+        agreement = GaugeMetricFamily("hybridgate_shadow_agreement", "rolling agreement of shadow vs served",
+                                      labels=("route", "provider", "metric"))
+        for snap in self.runner.snapshot().values():  # type: ignore[attr-defined]
+            r, p = snap["route"], snap["provider"]
+            for outcome in ("calls", "errors", "dropped", "skipped_by_policy"):
+                calls.add_metric((r, p, outcome), snap[outcome])
+            for metric, value in snap["agreement"].items():
+                agreement.add_metric((r, p, metric), value)
+        yield calls
+        yield agreement
