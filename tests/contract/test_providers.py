@@ -192,3 +192,4 @@ async def test_stream_faults_never_look_finished(make, ptype, fault, error):
 async def test_secrets_never_in_repr(make):
     p, _ = make("openai")
     assert "secret-key-1" not in repr(p) and "secret-key-1" not in repr(p.config)
+    await p.aclose()
