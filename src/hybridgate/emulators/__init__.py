@@ -4,21 +4,27 @@ with scripted faults (see ``faults.py``). For tests and demos; they run no model
     hybridgate emulate --vendor openai --port 9001 --faults "status=503@0.2"
 
 In code (tests): ``with EmulatorThread("gemini", faults="cut") as emu: emu.url ...``
+Scripted chat answers (``script.py``): ``emu.script([...])``, ``POST /_emulator/script``, or
+``HYBRIDGATE_EMULATOR_SCRIPT=rules.json hybridgate emulate ...``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import sys
 import threading
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .base import BANNER, EmulatorBase
 from .faults import Fault, FaultPlan
+from .script import Script
 
 __all__ = ["EMULATORS", "EmulatorThread", "Fault", "FaultPlan", "make_emulator", "serve"]
 
@@ -45,6 +51,9 @@ def base_path(vendor: str) -> str:
 def serve(vendor: str, host: str = "127.0.0.1", port: int = 9000, faults: str = "", seed: int = 0) -> None:
     """Run an emulator in the foreground until interrupted."""
     emu = make_emulator(vendor, faults, seed)
+    script = os.environ.get("HYBRIDGATE_EMULATOR_SCRIPT")
+    if script:  # scripted chat answers for demos (script.py)
+        emu.script = Script(orjson.loads(Path(script).read_bytes()).get("rules") or [])
     line = "!" * 100
     print(f"{line}\n!! {BANNER.format(vendor=vendor)}\n!! listening on http://{host}:{port}{base_path(vendor)}"
           f"   faults: {faults or 'none'}\n{line}", file=sys.stderr, flush=True)
@@ -94,6 +103,10 @@ class EmulatorThread:
     def set_faults(self, spec: str, seed: int = 0) -> None:
         self.emulator.plan = FaultPlan(spec, seed)
 
+    def script(self, rules: list[dict[str, Any]]) -> None:
+        """Scripted chat answers (see ``script.py``); an empty list restores the canned ones."""
+        self.emulator.script = Script(rules)
+
     @property
     def requests(self) -> list[dict[str, Any]]:
         return list(self.emulator.records)
@@ -102,6 +115,7 @@ class EmulatorThread:
         self.emulator.records.clear()
         self.emulator.count = 0
         self.emulator.plan = FaultPlan("")
+        self.emulator.script = Script()
 
     def start(self) -> EmulatorThread:
         self._thread.start()

@@ -71,6 +71,8 @@ class AnthropicEmulator(EmulatorBase):
         prompt = " ".join(b.get("text", "") if b.get("type") == "text" else str(b.get("content", ""))
                           for b in blocks)
         text = reply_text("anthropic", prompt)
+        scripted = self.script.answer(body, prompt, None, "anthropic") if self.script else None
+        text = text if scripted is None else scripted
         tools = body.get("tools") or []
         call = None
         if tools and not after_tool and (body.get("tool_choice") or {}).get("type") != "none":

@@ -5,7 +5,8 @@ Admin endpoints (not part of any vendor API):
   GET  /_emulator            who am I, faults in force, request count
   GET  /_emulator/requests   the recorded requests (path, selected headers, JSON body)
   POST /_emulator/faults     {"spec": "status=503@0.5"} replaces the fault plan
-  POST /_emulator/reset      clears recorded requests and faults
+  POST /_emulator/reset      clears recorded requests, faults and scripted answers
+  POST /_emulator/script     {"rules": [...]} scripted chat answers (see script.py)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import orjson
 from aiohttp import web
 
 from .faults import Fault, FaultPlan
+from .script import Script
 
 __all__ = ["EmulatorBase", "fake_embedding", "fake_moderation", "reply_text", "words"]
 
@@ -74,6 +76,7 @@ class EmulatorBase:
         self.plan = FaultPlan(faults, seed)
         self.records: deque[dict[str, Any]] = deque(maxlen=max_records)
         self.count = 0
+        self.script = Script()  # scripted chat answers (script.py); empty: the usual canned answers
 
     # ------------------------------------------------------------- vendor hooks
     def error_body(self, status: int, message: str) -> dict[str, Any]:
@@ -163,6 +166,7 @@ class EmulatorBase:
         app.router.add_get("/_emulator/requests", self._requests)
         app.router.add_post("/_emulator/faults", self._set_faults)
         app.router.add_post("/_emulator/reset", self._reset)
+        app.router.add_post("/_emulator/script", self._set_script)
         self.add_routes(app)
         return app
 
@@ -185,7 +189,16 @@ class EmulatorBase:
         self.records.clear()
         self.count = 0
         self.plan = FaultPlan("")
+        self.script = Script()
         return self.json({"ok": True})
+
+    async def _set_script(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            self.script = Script((body or {}).get("rules") or [])
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return self.json({"rules": len(self.script.rules)})
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

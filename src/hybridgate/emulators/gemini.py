@@ -84,6 +84,9 @@ class GeminiEmulator(EmulatorBase):
         gen = body.get("generationConfig") or body.get("generation_config") or {}
         json_mode = (gen.get("responseMimeType") or gen.get("response_mime_type")) == "application/json"
         text = orjson.dumps({"echo": prompt}).decode() if json_mode else reply_text("gemini", prompt)
+        schema = (gen.get("responseJsonSchema") or gen.get("response_json_schema")) if json_mode else None
+        scripted = self.script.answer(body, prompt, schema, "gemini") if self.script else None
+        text = text if scripted is None else scripted
         decls = [d for t in body.get("tools") or ()
                  for d in (t.get("functionDeclarations") or t.get("function_declarations") or [])]
         mode = (((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode") or "AUTO")

@@ -84,6 +84,10 @@ class OpenAIEmulator(EmulatorBase):
         rf = (body.get("response_format") or {}).get("type")
         text = orjson.dumps({"echo": prompt}).decode() if rf in ("json_object", "json_schema") else reply_text(
             "openai", prompt)
+        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema") \
+            if rf == "json_schema" else None
+        scripted = self.script.answer(body, prompt, schema, "openai") if self.script else None
+        text = text if scripted is None else scripted
         call = _tool_call(body)
         cid, created, model = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time()), body["model"]
         pt, ct = max(1, len(prompt) // 4), max(1, len(text) // 4)

@@ -1,0 +1,233 @@
+"""``CreativeFeature``: captions, rewrites, hashtags, reply suggestions and thread summaries.
+
+``POST /v1/create {task, input, language?, tone?, length?, n?, stream?, model?}`` returns ``n``
+validated variants with the provider, the prompt template's version and usage; library callers
+use ``await gateway.features["creative"].create({...})``. Which chat models serve it: the
+request's ``model`` (a route name), else ``features.creative.route``, else the default
+``capability: creative`` route, else (``use_chat_route``) the default chat route.
+Every variant passes output moderation before it is returned (see ``generate.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.routing import Route as HTTPRoute
+
+from ...auth import App
+from ...context import RequestContext
+from ...errors import ConfigError, ModelNotFound, NotConfigured, ProviderError, ValidationFailed
+from ...providers import Capability
+from ...routing import Route
+from ..base import Feature
+from .generate import Engine, ModerationFailed, Plan, Verdict, make_plan, moderation_error, verdicts_of
+from .schemas import TASKS, CreateRequest, input_texts
+from .templates import Templates
+
+__all__ = ["CreativeFeature", "CreativeOptions", "NOT_CONFIGURED"]
+
+NOT_CONFIGURED = (
+    "no chat model is configured for creative text. Set OPENAI_API_KEY, GEMINI_API_KEY or ANTHROPIC_API_KEY "
+    "(a partner), or HYBRIDGATE_LLAMA_URL (a self-hosted OpenAI-compatible Llama: vLLM, llama.cpp, Ollama), "
+    "or add a route with 'capability: creative' to your config (e.g. targets: [openai:gpt-4o-mini, "
+    "llama:llama-3.1-8b]). Demo without keys: 'HYBRIDGATE_EMULATOR_SCRIPT=examples/creative-emulator.json "
+    "hybridgate emulate --vendor openai --port 9001', then 'hybridgate serve --config examples/creative.yaml'"
+)
+
+
+class CreativeOptions(BaseModel):
+    """``features.creative`` in the config."""
+
+    model_config = ConfigDict(extra="forbid")
+    route: str | None = Field(None, description="route used when a request names none (creative or chat)")
+    use_chat_route: bool = Field(True, description="no creative route: use the default chat route")
+    max_n: int = Field(5, ge=1, le=10)
+    max_input_chars: int = Field(6000, ge=100)
+    regenerations: int = Field(2, ge=0, le=5, description="tries to replace a blocked variant before dropping it")
+    moderation_route: str | None = Field(None, description="moderation route (default: the default one)")
+    block_threshold: float | None = Field(None, gt=0, le=1,
+                                          description="block when any score reaches this (default: 'flagged')")
+    stream_moderation: Literal["buffer", "sentence"] = "buffer"
+    banned_hashtags: list[str] = Field(default_factory=list)
+    templates_dir: str | None = Field(None, description="your own prompt templates (missing files: built-in)")
+    structured: Literal["json_schema", "json_object", "prompt"] = Field(
+        "json_schema", description="how JSON is asked for where the provider supports it")
+
+
+def _banned(tags: list[str]) -> frozenset[str]:
+    return frozenset(("#" + t.strip().lstrip("#")).casefold() for t in tags if t.strip().lstrip("#"))
+
+
+class CreativeFeature(Feature):
+    name = "creative"
+    Options = CreativeOptions
+
+    def __init__(self, gateway: Any, options: dict[str, Any] | None = None) -> None:
+        super().__init__(gateway, options)
+        self.templates = Templates(TASKS, self.options.templates_dir)
+        self.banned = _banned(self.options.banned_hashtags)
+
+    def routes(self) -> list[Any]:
+        from .http import create_endpoint
+
+        return [HTTPRoute("/v1/create", create_endpoint, methods=["POST"])]
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.templates.load_all)
+        for key in ("route", "moderation_route"):
+            name = getattr(self.options, key)
+            if name is not None and name not in self.gateway.routes:
+                raise ConfigError(f"{self.gateway.config.source}: features.creative.{key}: unknown route {name!r}")
+
+    # ------------------------------------------------------------------ library API
+
+    def request(self, request: CreateRequest | dict[str, Any]) -> CreateRequest:
+        """A validated request within this feature's limits (``ValidationFailed`` otherwise)."""
+        if not isinstance(request, CreateRequest):
+            try:
+                request = CreateRequest.model_validate(request)
+            except ValidationError as exc:
+                first = exc.errors(include_url=False, include_input=False)[0]
+                loc = ".".join(str(p) for p in first["loc"]) or "body"
+                raise ValidationFailed(f"{loc}: {first['msg']}", param=loc) from None
+        if request.n > self.options.max_n:
+            raise ValidationFailed(f"n: at most {self.options.max_n} variants per request", param="n")
+        size = sum(len(t) for t in input_texts(request.input))
+        if size > self.options.max_input_chars:
+            raise ValidationFailed(f"input: {size} characters; the limit is {self.options.max_input_chars}",
+                                   param="input")
+        return request
+
+    def resolve_route(self, model: str | None, app: App | None = None) -> Route:
+        gw = self.gateway
+        name = model or self.options.route
+        if name:
+            route = gw.routes.get(name)
+            if route is None or route.capability not in ("creative", "chat"):
+                known = sorted(n for n, r in gw.routes.items() if r.capability in ("creative", "chat"))
+                raise ModelNotFound(f"model {name!r} is not a creative or chat route; available: {known}",
+                                    param="model")
+        else:
+            creative = [r for r in gw.routes.values() if r.capability == "creative"]
+            marked = [r for r in creative if r.default]
+            route = marked[0] if marked else (creative[0] if len(creative) == 1 else None)
+            if route is None and creative:
+                raise NotConfigured(f"several creative routes and none is 'default: true': "
+                                    f"{sorted(r.name for r in creative)}; mark one or set features.creative.route")
+            if route is None and self.options.use_chat_route:
+                try:
+                    route = gw.resolve("chat", None)
+                except NotConfigured:
+                    route = None
+            if route is None:
+                raise NotConfigured(NOT_CONFIGURED)
+        if app is not None:
+            app.check_model(route.name)
+        return route
+
+    def plan(self, req: CreateRequest) -> Plan:
+        return make_plan(req, self.templates.get(req.task), self.banned, self.options.structured)
+
+    async def moderate(self, texts: list[str], ctx: RequestContext, counters: dict[str, int] | None = None
+                       ) -> list[Verdict]:
+        """Output moderation through the gateway's moderation route (child context, feature ``creative``)."""
+        mctx = RequestContext(request_id=ctx.request_id, app=ctx.app, feature="creative",
+                              data_classes=ctx.data_classes, language=ctx.language, deadline=ctx.deadline)
+        body: dict[str, Any] = {"input": list(texts)}
+        if self.options.moderation_route:
+            body["model"] = self.options.moderation_route
+        if counters is not None:
+            counters["moderation_calls"] = counters.get("moderation_calls", 0) + 1
+        try:
+            result = await self.gateway.moderate(body, mctx)
+        except NotConfigured as exc:
+            raise moderation_error(exc) from None
+        except ProviderError as exc:
+            raise ModerationFailed(exc) from exc
+        verdicts = verdicts_of(result, self.options.block_threshold)
+        if len(verdicts) != len(texts):
+            raise ModerationFailed(ProviderError(f"moderation returned {len(verdicts)} results for {len(texts)} "
+                                                 "texts", code="provider_bad_output"))
+        return verdicts
+
+    def _begin(self, req: CreateRequest, ctx: RequestContext | None, app: App | None) -> RequestContext:
+        ctx = ctx or RequestContext()
+        ctx.feature = "creative"
+        if req.language:
+            ctx.language = req.language
+        listed = (req.hybridgate or {}).get("data_classes") or []
+        if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+            raise ValidationFailed("hybridgate.data_classes must be a list of strings", param="hybridgate.data_classes")
+        ctx.data_classes = ctx.data_classes | frozenset(listed)
+        if app is not None:
+            app.check_feature("creative")
+        return ctx
+
+    @staticmethod
+    def _mark(ctx: RequestContext, plan: Plan) -> None:
+        extra = getattr(ctx, "extra", None)  # recorded in usage and ledger once the core carries ctx.extra
+        if isinstance(extra, dict):
+            extra["creative_template"] = plan.template.id
+
+    async def create(self, request: CreateRequest | dict[str, Any], ctx: RequestContext | None = None,
+                     app: App | None = None, route: Route | None = None) -> dict[str, Any]:
+        """``n`` moderated, validated variants (see the module docstring for the result shape)."""
+        req = self.request(request)
+        ctx = self._begin(req, ctx, app)
+        route = route or self.resolve_route(req.model, app)
+        plan = self.plan(req)
+        self._mark(ctx, plan)
+        counters: dict[str, int] = {}
+
+        async def moderate(texts: list[str]) -> list[Verdict]:
+            return await self.moderate(texts, ctx, counters)
+
+        async def invoke(cand: Any) -> Any:
+            return await Engine(plan, ctx, moderate, self.options.regenerations).run(cand)
+
+        try:
+            accepted, dropped, stats = await self.gateway.feature_call(
+                "creative", input_texts(req.input), invoke, need=frozenset({Capability.CHAT}), ctx=ctx, app=app,
+                route=route)
+        except ModerationFailed as exc:
+            exc.cause.message = f"output moderation failed: {exc.cause.message}"
+            raise exc.cause from None
+        result = self._result(req, plan, ctx, accepted, counters)
+        result["dropped"] = [{"index": len(accepted) + i, **d} for i, d in enumerate(dropped)]
+        result["generation"] = {"calls": stats.generation_calls, "repairs": stats.repairs, "rounds": stats.rounds,
+                                "duplicates": stats.duplicates}
+        result["moderation"].update(checked=stats.checked, blocked=stats.blocked, regenerated=stats.regenerated)
+        if req.task == "hashtags":
+            result["generation"]["hashtags"] = {"raw": stats.hashtags_raw, "removed": stats.hashtags_removed}
+        return result
+
+    def _result(self, req: CreateRequest, plan: Plan, ctx: RequestContext, variants: list[dict[str, Any]],
+                counters: dict[str, int]) -> dict[str, Any]:
+        done = [a for a in ctx.attempts if a.elapsed_ms is not None and a.network]
+        served = ctx.served_by
+        prompt = sum(a.prompt_tokens for a in done)
+        completion = sum(a.completion_tokens for a in done)
+        return {
+            "id": "create-" + ctx.request_id, "object": "creative.result", "task": req.task, "n": req.n,
+            "variants": [{"index": i, **v} for i, v in enumerate(variants)],
+            "provider": variants[0]["provider"] if variants else (served.provider if served else None),
+            "model": variants[0]["model"] if variants else (served.model if served else None),
+            "route": ctx.route, "policy_version": ctx.policy_version, "template": plan.template.info(),
+            "language": req.language, "tone": req.tone,
+            "length": {"min": plan.target.min, "max": plan.target.max, "unit": plan.target.unit},
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                      "provider_calls": len(done)},
+            "moderation": {"route": self.options.moderation_route or "default",
+                           "calls": counters.get("moderation_calls", 0)},
+        }
+
+    def stream(self, request: CreateRequest | dict[str, Any], ctx: RequestContext | None = None,
+               app: App | None = None, route: Route | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Events of a single-variant stream: ``{"type": "delta", "text"}`` ... ``{"type": "done", ...}``,
+        or a final ``{"error": {...}}`` (see ``streaming.py``)."""
+        from .streaming import stream_events
+
+        return stream_events(self, request, ctx, app, route)

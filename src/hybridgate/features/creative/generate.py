@@ -1,0 +1,337 @@
+"""The creative engine: prompt → structured answer → validation (one repair) → moderation →
+regeneration of blocked variants → drop with a reason.
+
+Everything for one request runs inside one ``invoke(candidate)`` of ``Gateway.feature_call``, so
+the variants of a request come from one provider, and routing, fallback, data control, the
+egress ledger, budgets and usage apply to every chat call. A candidate whose answer is still
+invalid after the repair retry raises ``ProviderBadOutput`` (not retried on that candidate; the
+route falls back to its next candidate, if any). Output moderation runs through the gateway's
+moderation route with a child context (its own usage record, feature ``creative``); its failures
+never count against the chat candidate.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from ...context import RequestContext
+from ...errors import NotConfigured, ProviderBadOutput, ProviderError
+from ...providers import Capability
+from .schemas import CreateRequest, LengthTarget, clean_hashtags, output_model
+from .templates import PromptTemplate
+
+__all__ = ["Engine", "ModerationFailed", "Plan", "RunStats", "length_target", "make_plan", "parse_answer"]
+
+TONES = {
+    "friendly": "friendly: warm, upbeat and approachable",
+    "formal": "formal: polite and precise, no slang, no emoji",
+    "witty": "witty: light, playful and clever, never mean",
+    "concise": "concise: as few words as possible, no filler",
+}
+LANGUAGES = {
+    "ar": "Arabic", "bn": "Bengali", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek", "en": "English",
+    "es": "Spanish", "fi": "Finnish", "fr": "French", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian",
+    "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean", "nl": "Dutch", "no": "Norwegian",
+    "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sv": "Swedish", "sw": "Swahili",
+    "ta": "Tamil", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
+    "zh": "Chinese",
+}
+_FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*|\s*```$")
+
+
+class ModerationFailed(Exception):
+    """Output moderation could not run (wraps the moderation route's ProviderError so that the
+    chat route does not fall back because of it); unwrapped by the feature."""
+
+    def __init__(self, cause: ProviderError) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+        self.status, self.code = cause.status, cause.code  # what the usage record shows
+
+
+class _Invalid(Exception):
+    """A provider answer that does not validate; the message says why (used in the repair prompt)."""
+
+
+@dataclass(slots=True)
+class Plan:
+    """What was decided for one request before any provider call."""
+
+    req: CreateRequest
+    template: PromptTemplate
+    target: LengthTarget
+    banned: frozenset[str]
+    values: dict[str, Any]
+    structured: str = "json_schema"
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What happened on the candidate that served the request."""
+
+    generation_calls: int = 0
+    repairs: int = 0
+    rounds: int = 0
+    checked: int = 0
+    blocked: int = 0
+    duplicates: int = 0
+    regenerated: int = 0
+    hashtags_raw: int = 0
+    hashtags_removed: dict[str, int] = field(default_factory=lambda: {"invalid": 0, "duplicate": 0, "banned": 0})
+
+
+def render_input(req: CreateRequest) -> str:
+    if isinstance(req.input, str):
+        return req.input.strip()
+    lines = []
+    for i, c in enumerate(req.input, 1):
+        if isinstance(c, str):
+            lines.append(f"{i}. {c.strip()}")
+        else:
+            lines.append(f"{i}. {(c.author or 'someone').strip()}: {c.text.strip()}")
+    return "\n".join(lines)
+
+
+def length_target(template: PromptTemplate, req: CreateRequest, input_chars: int) -> LengthTarget:
+    unit = "hashtags" if req.task == "hashtags" else "characters"
+    if isinstance(req.length, int):
+        return LengthTarget(min=1, max=req.length, hard_max=req.length, unit=unit)
+    lo, hi = template.lengths[req.length or template.default_length]
+    if template.relative:
+        base = max(20, input_chars)
+        lo, hi = lo * base, hi * base
+    lo_i, hi_i = max(1, int(round(lo))), max(1, int(round(hi)))
+    return LengthTarget(min=lo_i, max=hi_i, hard_max=hi_i if unit == "hashtags" else hi_i * 2, unit=unit)
+
+
+def _length_line(t: LengthTarget) -> str:
+    if t.min <= 1:
+        return f"at most {t.max} {t.unit} (a hard limit)"
+    return f"between {t.min} and {t.max} {t.unit}"
+
+
+def make_plan(req: CreateRequest, template: PromptTemplate, banned: frozenset[str], structured: str) -> Plan:
+    text = render_input(req)
+    target = length_target(template, req, len(text))
+    if req.language:
+        name = LANGUAGES.get(req.language.split("-")[0].lower(), req.language)
+        language_line = f"Write in {name} ({req.language})."
+    else:
+        language_line = "Write in the same language as the input."
+    tone_line = f"Tone: {TONES[req.tone]}." if req.tone else ""
+    banned_line = ("Never use these hashtags: " + ", ".join(sorted(banned)) + ".") if banned else ""
+    values = {"n": req.n, "input": text, "language_line": language_line, "tone_line": tone_line,
+              "length_line": _length_line(target), "banned_line": banned_line}
+    return Plan(req, template, target, banned, values, structured)
+
+
+def json_schema(task: str, n: int, tags: tuple[int, int] = (1, 30)) -> dict[str, Any]:
+    """The JSON schema sent as ``response_format`` (inlined: some vendors do not follow ``$ref``)."""
+    if task == "hashtags":
+        item = {"type": "object", "additionalProperties": False, "required": ["tags"],
+                "properties": {"tags": {"type": "array", "minItems": tags[0], "maxItems": tags[1],
+                                        "items": {"type": "string", "pattern": "^#\\w+$"}}}}
+    else:
+        item = {"type": "object", "additionalProperties": False, "required": ["text"],
+                "properties": {"text": {"type": "string"}}}
+    return {"type": "object", "additionalProperties": False, "required": ["variants"],
+            "properties": {"variants": {"type": "array", "minItems": n, "maxItems": n, "items": item}}}
+
+
+def _extract(content: str) -> Any:
+    text = _FENCE.sub("", content.strip()).strip()
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    for opening, closing in ("{}", "[]"):  # JSON wrapped in prose
+        start, end = text.find(opening), text.rfind(closing)
+        if 0 <= start < end:
+            try:
+                return orjson.loads(text[start: end + 1])
+            except orjson.JSONDecodeError:
+                pass
+    raise _Invalid("it was not a JSON object")
+
+
+def _describe(exc: ValidationError) -> str:
+    errs = exc.errors(include_url=False, include_input=False)[:3]
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in errs)
+
+
+def parse_answer(content: str | None, plan: Plan, k: int, stats: RunStats | None = None) -> list[dict[str, Any]]:
+    """Up to ``k`` validated variants from one answer, or ``_Invalid`` — never a partial parse."""
+    if not content or not content.strip():
+        raise _Invalid("it was empty")
+    data = _extract(content)
+    if isinstance(data, list):
+        data = {"variants": data}
+    model: type[BaseModel] = output_model(plan.req.task, k)
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        raise _Invalid(f"it did not match the required shape ({_describe(exc)})") from None
+    out: list[dict[str, Any]] = []
+    for i, v in enumerate(parsed.variants[:k]):  # type: ignore[attr-defined]
+        if plan.req.task == "hashtags":
+            tags, removed = clean_hashtags(v.tags, plan.banned)
+            if not tags:
+                raise _Invalid(f"variant {i + 1} has no valid hashtag ('#' then letters, digits or '_')")
+            if stats is not None:
+                stats.hashtags_raw += len(v.tags)
+                for key, count in removed.items():
+                    stats.hashtags_removed[key] += count
+            out.append({"tags": tags[: plan.target.hard_max], "removed": removed})
+        else:
+            if len(v.text) > plan.target.hard_max:
+                raise _Invalid(f"variant {i + 1} has {len(v.text)} characters; the limit is "
+                               f"{plan.target.max if plan.target.min > 1 else plan.target.hard_max}")
+            out.append({"text": v.text})
+    return out
+
+
+def variant_text(v: dict[str, Any]) -> str:
+    return " ".join(v["tags"]) if "tags" in v else v["text"]
+
+
+def _key(v: dict[str, Any]) -> str:
+    return " ".join(re.findall(r"\w+", variant_text(v).casefold()))
+
+
+@dataclass(slots=True)
+class Verdict:
+    blocked: bool
+    categories: tuple[str, ...] = ()
+
+
+class Engine:
+    """Runs one request's generation on one candidate. ``moderate(texts)`` is the output check."""
+
+    def __init__(self, plan: Plan, ctx: RequestContext, moderate: Any, regenerations: int) -> None:
+        self.plan, self.ctx, self.moderate, self.regenerations = plan, ctx, moderate, regenerations
+
+    def messages(self, mode: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        t = self.plan.template
+        user = t.render("user", values)
+        user = "\n".join(line for line in user.splitlines() if line.strip() or not line)  # empty option lines
+        return [{"role": "system", "content": t.render("system", values)},
+                {"role": "user", "content": user + "\n\n" + t.render(mode, values)}]
+
+    def body(self, cand: Any, messages: list[dict[str, Any]], k: int, *, stream: bool = False) -> dict[str, Any]:
+        t = self.plan.template
+        body: dict[str, Any] = {"model": cand.model, "messages": messages, "temperature": t.temperature,
+                                "max_tokens": min(4096, t.max_tokens * max(1, math.ceil(k / 2)))}
+        if stream:
+            body["stream"] = True
+        elif Capability.JSON_MODE in cand.provider.capabilities and self.plan.structured != "prompt":
+            if self.plan.structured == "json_schema":
+                body["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": f"creative_{self.plan.req.task}",
+                    "schema": json_schema(self.plan.req.task, k, (self.plan.target.min, self.plan.target.max)),
+                    "strict": False}}
+            else:
+                body["response_format"] = {"type": "json_object"}
+        return body
+
+    async def _chat(self, cand: Any, body: dict[str, Any], stats: RunStats) -> str | None:
+        stats.generation_calls += 1
+        resp = await cand.provider.chat(body, self.ctx)
+        choice = (resp.get("choices") or [{}])[0]
+        if choice.get("finish_reason") == "length":
+            raise _Invalid("it was cut off at the token limit; write shorter variants")
+        content = (choice.get("message") or {}).get("content")
+        return content if isinstance(content, str) else None
+
+    async def ask(self, cand: Any, k: int, stats: RunStats, regenerate: dict[str, Any] | None) -> list[dict]:
+        """``k`` variants from one call (+ one repair call if the answer does not validate)."""
+        values = {**self.plan.values, "n": k}
+        messages = self.messages("json", values)
+        if regenerate is not None:
+            messages.append({"role": "user", "content": self.plan.template.render("regenerate", regenerate)})
+        body = self.body(cand, messages, k)
+        content: str | None = None
+        try:
+            content = await self._chat(cand, body, stats)
+            return parse_answer(content, self.plan, k, stats)
+        except _Invalid as first:
+            problem = str(first)
+        stats.repairs += 1
+        repair = [*messages, {"role": "assistant", "content": content or ""},
+                  {"role": "user", "content": self.plan.template.render("repair", {"errors": problem})}]
+        try:
+            return parse_answer(await self._chat(cand, {**body, "messages": repair}, stats), self.plan, k, stats)
+        except _Invalid as second:
+            err = ProviderBadOutput(f"{cand.provider.name}: no valid {self.plan.req.task} output after one repair "
+                                    f"retry (first answer: {problem}; repaired answer: {second})",
+                                    provider=cand.provider.name)
+            err.retryable = False  # type: ignore[misc]  # the repair was the retry: fall back, don't repeat
+            raise err from None
+
+    async def run(self, cand: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], RunStats]:
+        """(accepted variants, dropped slots with reasons, stats) on one candidate."""
+        n = self.plan.req.n
+        stats = RunStats()
+        accepted: list[dict[str, Any]] = []
+        failures: list[str] = []
+        rejected: list[str] = []
+        while True:
+            k = n - len(accepted)
+            regen = None
+            if stats.rounds > 0:
+                stats.regenerated += k
+                regen = {"k": k, "reasons": "; ".join(sorted(set(failures))) or "not returned",
+                         "avoid": "\n".join(f"- {t}" for t in [*map(variant_text, accepted), *rejected][-12:])
+                         or "- (none)"}
+            got = await self.ask(cand, k, stats, regen)
+            failures = []
+            fresh, seen = [], {_key(v) for v in accepted}
+            for v in got:
+                if _key(v) in seen:
+                    stats.duplicates += 1
+                    failures.append("duplicate of another variant")
+                    continue
+                seen.add(_key(v))
+                fresh.append(v)
+            verdicts: list[Verdict] = await self.moderate([variant_text(v) for v in fresh]) if fresh else []
+            for v, verdict in zip(fresh, verdicts, strict=True):
+                stats.checked += 1
+                if verdict.blocked:
+                    stats.blocked += 1
+                    failures.append("blocked by moderation (" + (", ".join(verdict.categories) or "flagged") + ")")
+                    rejected.append(variant_text(v)[:200])
+                else:
+                    v["provider"], v["model"] = cand.provider.name, cand.model
+                    accepted.append(v)
+            failures += ["the provider returned fewer variants than asked"] * (k - len(got))
+            if len(accepted) >= n or stats.rounds >= self.regenerations:
+                break
+            stats.rounds += 1
+        dropped = [{"reason": f"{reason} after {stats.rounds} regeneration(s)"}
+                   for reason in (failures + ["not returned"] * n)[: n - len(accepted)]]
+        return accepted[:n], dropped, stats
+
+
+def verdicts_of(result: dict[str, Any], threshold: float | None) -> list[Verdict]:
+    """Block decisions from an OpenAI-shaped moderation result (``flagged``, or any score >= threshold)."""
+    out = []
+    for r in result.get("results") or ():
+        if threshold is None:
+            cats = tuple(sorted(k for k, v in (r.get("categories") or {}).items() if v))
+            out.append(Verdict(bool(r.get("flagged")) or bool(cats), cats))
+        else:
+            scores = r.get("category_scores") or {}
+            cats = tuple(sorted(k for k, v in scores.items() if float(v) >= threshold))
+            flagged = float(r.get("flagged_score", 0.0)) >= threshold
+            out.append(Verdict(bool(cats) or flagged, cats))
+    return out
+
+
+def moderation_error(exc: NotConfigured) -> NotConfigured:
+    return NotConfigured("creative output must pass moderation before it is returned, and there is no moderation "
+                         f"route: {exc.message}")
