@@ -13,7 +13,7 @@ import pytest
 
 from ..conftest import APP_KEY
 
-SCHEMA_RULE = {"match": '"creative_', "schema_instance": True, "times": None}
+SCHEMA_RULE = {"match": '"variants":{', "schema_instance": True, "times": None}
 DEV = Path(__file__).resolve().parents[1] / "data" / "creative_dev.jsonl"
 AUTH = {"authorization": f"Bearer {APP_KEY}"}
 
@@ -259,3 +259,91 @@ def test_eval_json_contract(tmp_path, emulator):
         assert key in m
     assert m["format_compliance"] == 1.0 and m["hashtag_validity"] == 1.0 and m["judge_score"] is None
     assert 0 < m["distinct_2"] <= 1 and set(m["by_task"]) == {"caption", "hashtags"}
+
+
+def two_vendor_config(tmp_path, first, second, first_type, second_type, moderation) -> dict:
+    return {
+        "state_dir": str(tmp_path), "ledger": {"url": f"sqlite:///{tmp_path}/ledger.db"},
+        "providers": {"a": {"type": first_type, "base_url": first.url, "api_key": "key-a"},
+                      "b": {"type": second_type, "base_url": second.url, "api_key": "key-b"},
+                      "mod": {"type": "openai", "base_url": moderation.url, "api_key": "key-m"}},
+        "routes": {"creative": {"capability": "creative", "retry": {"attempts": 1},
+                                "targets": [f"a:{'gemini-2.5-flash' if first_type == 'gemini' else 'm1'}",
+                                            f"b:{'claude-sonnet-4-6' if second_type == 'anthropic' else 'm2'}"]},
+                   "mod": {"capability": "moderation", "targets": ["mod:omni-moderation-latest"]}},
+        "data_control": {"pii": {"enabled": False}},
+        "apps": {"test": {"key": APP_KEY}},
+    }
+
+
+def test_gemini_serves_and_garbage_falls_back_to_anthropic(tmp_path, emulator, gateway_server):
+    gem, ant, mod = emulator("gemini"), emulator("anthropic"), emulator("openai")
+    srv = gateway_server(two_vendor_config(tmp_path, gem, ant, "gemini", "anthropic", mod))
+    gem.script([SCHEMA_RULE])
+    out = create(srv, {"task": "caption", "input": "Fresh bread", "n": 2}).json()
+    assert out["provider"] == "a" and len(out["variants"]) == 2
+    gen = gem.requests[-1]["body"]["generationConfig"]
+    assert gen["responseMimeType"] == "application/json" and "variants" in gen["responseJsonSchema"]["properties"]
+    gem.script([{"content": "I cannot do JSON today", "times": None}])
+    ant.script([{"content": '```json\n{"variants": [{"text": "Warm crust, soft crumb"}, {"text": "Just baked"}]}\n```'}])
+    r = create(srv, {"task": "caption", "input": "Fresh bread", "n": 2})
+    assert r.status_code == 200, r.text
+    assert r.json()["provider"] == "b" and [v["text"] for v in r.json()["variants"]] == \
+        ["Warm crust, soft crumb", "Just baked"]
+    assert "JSON Schema" in ant.requests[-1]["body"]["system"]  # anthropic gets the schema in its system prompt
+
+
+async def test_eval_llm_judge_uses_the_rubric(tmp_path, emulator):
+    from hybridgate.config import parse_config
+    from hybridgate.evaluation.runner import EvalTarget, run_eval
+    from hybridgate.evaluation.tasks.creative import CreativeTask
+    from hybridgate.gateway import Gateway
+
+    emu = emulator("openai")
+    emu.script([{"match": "strict reviewer", "times": None,
+                 "content": '{"scores": [{"index": 0, "score": 4, "reason": "ok"}, {"index": 1, "score": 2}]}'},
+                SCHEMA_RULE])
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"task": "caption", "input": "A red kite over the beach", "n": 2}\n')
+    gw = Gateway(parse_config(make_config(tmp_path, emu)))
+    try:
+        out, raw = await run_eval(gw, CreativeTask(judge="openai"), data, [EvalTarget("openai", provider="openai")],
+                                  quiet=True)
+    finally:
+        await gw.aclose()
+    m = out["providers"]["openai"]["metrics"]
+    assert m["judge_score"] == 3.0 and m["judge_coverage"] == 1.0
+    assert out["providers"]["openai"]["egress_requests"] == 1  # the judge's call is not the measured provider's
+    judge_prompt = [r for r in emu.requests if "strict reviewer" in r["raw"]][0]["body"]["messages"]
+    assert "Rubric" in judge_prompt[0]["content"] and "A red kite over the beach" in judge_prompt[1]["content"]
+
+
+def test_input_pii_is_pseudonymised_before_it_leaves(tmp_path, emulator, gateway_server):
+    emu = emulator("openai")
+    cfg = make_config(tmp_path, emu)
+    cfg["data_control"] = {"pii": {"timeout_ms": 5000}}
+    srv = gateway_server(cfg)
+    emu.script([{"content": variants_json("Thanks for the tip, <EMAIL_ADDRESS_1> is the right address!")}])
+    r = create(srv, {"task": "replies", "input": ["Write to jane.doe@example.com for the tickets"], "n": 1})
+    assert r.status_code == 200, r.text
+    wire = chat_requests(emu)[-1]["raw"]
+    assert "jane.doe@example.com" not in wire and "<EMAIL_ADDRESS_1>" in wire
+    assert r.json()["variants"][0]["text"] == "Thanks for the tip, jane.doe@example.com is the right address!"
+
+
+def test_stream_cut_after_released_text_ends_with_an_error_not_a_normal_end(tmp_path, emulator, gateway_server):
+    emu, mod = emulator("openai"), emulator("openai")
+    cfg = make_config(tmp_path, emu, stream_moderation="sentence")
+    cfg["providers"]["mod"] = {"type": "openai", "base_url": mod.url, "api_key": "sk-mod"}
+    cfg["routes"]["mod"]["targets"] = ["mod:omni-moderation-latest"]
+    srv = gateway_server(cfg)
+    text = "One calm sentence here. Two calm sentences here. Three calm sentences. Four of them now, at last."
+    emu.script([{"content": text, "times": None}])
+    assert create(srv, {"task": "caption", "input": "Harbour", "stream": True}).status_code == 200  # ledger warm
+    calls = len(chat_requests(emu))
+    emu.set_faults("cut")  # the chat stream stops half-way, after the first sentences
+    r = create(srv, {"task": "caption", "input": "Harbour", "stream": True})
+    events = sse_events(r)
+    assert r.status_code == 200 and events[0] == {"type": "delta", "text": "One calm sentence here. "}
+    assert "error" in events[-1] and "[DONE]" not in events and "at last" not in r.text
+    assert len(chat_requests(emu)) == calls + 1  # text was out: no retry or fallback may restart it
