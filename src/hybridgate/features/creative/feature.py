@@ -6,6 +6,13 @@ use ``await gateway.features["creative"].create({...})``. Which chat models serv
 request's ``model`` (a route name), else ``features.creative.route``, else the default
 ``capability: creative`` route, else (``use_chat_route``) the default chat route.
 Every variant passes output moderation before it is returned (see ``generate.py``).
+
+Result: ``{"id", "object": "creative.result", "task", "n", "variants": [{"index", "text" | "tags" (+ "removed"
+counts), "provider", "model"}], "dropped": [{"index", "reason"}], "provider", "model", "route",
+"policy_version", "template": {"name", "version", "sha256", "id"}, "language", "tone", "length": {"min",
+"max", "unit"}, "usage": {"prompt_tokens", "completion_tokens", "total_tokens", "provider_calls"},
+"moderation": {"route", "calls", "checked", "blocked", "regenerated"}, "generation": {"calls", "repairs",
+"rounds", "duplicates"(, "hashtags")}}``.
 """
 
 from __future__ import annotations
@@ -131,7 +138,7 @@ class CreativeFeature(Feature):
     def plan(self, req: CreateRequest) -> Plan:
         return make_plan(req, self.templates.get(req.task), self.banned, self.options.structured)
 
-    async def moderate(self, texts: list[str], ctx: RequestContext, counters: dict[str, int] | None = None
+    async def moderate(self, texts: list[str], ctx: RequestContext, counters: dict[str, Any] | None = None
                        ) -> list[Verdict]:
         """Output moderation through the gateway's moderation route (child context, feature ``creative``)."""
         mctx = RequestContext(request_id=ctx.request_id, app=ctx.app, feature="creative",
@@ -147,6 +154,9 @@ class CreativeFeature(Feature):
             raise moderation_error(exc) from None
         except ProviderError as exc:
             raise ModerationFailed(exc) from exc
+        finally:
+            if counters is not None and mctx.route:
+                counters["route"] = mctx.route
         verdicts = verdicts_of(result, self.options.block_threshold)
         if len(verdicts) != len(texts):
             raise ModerationFailed(ProviderError(f"moderation returned {len(verdicts)} results for {len(texts)} "
@@ -174,13 +184,13 @@ class CreativeFeature(Feature):
 
     async def create(self, request: CreateRequest | dict[str, Any], ctx: RequestContext | None = None,
                      app: App | None = None, route: Route | None = None) -> dict[str, Any]:
-        """``n`` moderated, validated variants (see the module docstring for the result shape)."""
+        """``n`` moderated, validated variants, or fewer with the reasons in ``dropped`` (shape: module docstring)."""
         req = self.request(request)
         ctx = self._begin(req, ctx, app)
         route = route or self.resolve_route(req.model, app)
         plan = self.plan(req)
         self._mark(ctx, plan)
-        counters: dict[str, int] = {}
+        counters: dict[str, Any] = {}
 
         async def moderate(texts: list[str]) -> list[Verdict]:
             return await self.moderate(texts, ctx, counters)
@@ -205,7 +215,7 @@ class CreativeFeature(Feature):
         return result
 
     def _result(self, req: CreateRequest, plan: Plan, ctx: RequestContext, variants: list[dict[str, Any]],
-                counters: dict[str, int]) -> dict[str, Any]:
+                counters: dict[str, Any]) -> dict[str, Any]:
         done = [a for a in ctx.attempts if a.elapsed_ms is not None and a.network]
         served = ctx.served_by
         prompt = sum(a.prompt_tokens for a in done)
@@ -220,7 +230,7 @@ class CreativeFeature(Feature):
             "length": {"min": plan.target.min, "max": plan.target.max, "unit": plan.target.unit},
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
                       "provider_calls": len(done)},
-            "moderation": {"route": self.options.moderation_route or "default",
+            "moderation": {"route": counters.get("route") or self.options.moderation_route,
                            "calls": counters.get("moderation_calls", 0)},
         }
 

@@ -143,7 +143,7 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
             queue.put_nowait((end, exc))
 
     task = asyncio.create_task(produce())
-    counters: dict[str, int] = {}
+    counters: dict[str, Any] = {}
     released, buffer, cand = "", "", None
     try:
         while True:
@@ -181,7 +181,7 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
                "chars": len(released.strip()),
                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                          "total_tokens": prompt + completion, "provider_calls": len(done)},
-               "moderation": {"route": feature.options.moderation_route or "default",
+               "moderation": {"route": counters.get("route") or feature.options.moderation_route,
                               "calls": counters.get("moderation_calls", 0)},
                "stream_moderation": "sentence"}
     finally:
@@ -191,7 +191,7 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
 
 
 async def _release(feature: Any, ctx: RequestContext, released: str, piece: str,
-                   counters: dict[str, int]) -> dict[str, Any]:
+                   counters: dict[str, Any]) -> dict[str, Any]:
     """A delta event for ``piece`` if the text so far plus ``piece`` passes moderation, else an error event."""
     if piece.strip():
         try:
