@@ -10,22 +10,80 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ProfanityLexicon", "CUES", "cue_hits", "LEXICON_FEATURES"]
+__all__ = ["PhraseMatcher", "ProfanityLexicon", "CUES", "cue_hits", "cue_patterns", "lexicon_features",
+           "LEXICON_FEATURES", "LEXICON_LIST"]
 
 LEXICON_FEATURES = 2  # log1p(hits), any hit
+LEXICON_LIST = "_profanity"
 
 
-def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:
-    items = sorted({p for p in phrases if p}, key=len, reverse=True)
-    if not items:
-        return None
-    # whole words (or word prefixes for entries ending in '*'), in normalised text
-    alts = [re.escape(p[:-1]) + r"\w*" if p.endswith("*") else re.escape(p) for p in items]
-    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)")
+_WORD = re.compile(r"\w+(?:[-']\w+)*")
+
+
+class PhraseMatcher:
+    """Counts whole-word occurrences of phrases (word sequences) of one or more lists, with dict look-ups.
+
+    An entry ending in ``*`` matches any word that starts with its last word ("murder*" -> "murderer").
+    Occurrences may overlap ("kill you" and "you" both count). One pass over the words for all lists.
+    """
+
+    def __init__(self, lists: Mapping[str, Iterable[str]] | Iterable[str]) -> None:
+        named = dict(lists) if isinstance(lists, Mapping) else {"": lists}
+        self.names = list(named)
+        self.exact: dict[tuple[str, ...], list[int]] = {}
+        self.prefix: dict[tuple[str, ...], dict[str, list[int]]] = {}  # head words -> {last-word prefix: lists}
+        self.max_len = 0
+        for j, phrases in enumerate(named.values()):
+            for p in phrases:
+                star = p.endswith("*")
+                words = tuple(_WORD.findall(p[:-1] if star else p))
+                if not words:
+                    continue
+                self.max_len = max(self.max_len, len(words))
+                if star:
+                    self.prefix.setdefault(words[:-1], {}).setdefault(words[-1], []).append(j)
+                else:
+                    self.exact.setdefault(words, []).append(j)
+        self._prefix_lens = {head: sorted({len(k) for k in d}) for head, d in self.prefix.items()}
+
+    def counts(self, normalized_text: str) -> list[int]:
+        """Hit count of each list, in the order of ``names``."""
+        out = [0] * len(self.names)
+        words = _WORD.findall(normalized_text)
+        exact, prefix, lens = self.exact, self.prefix, self._prefix_lens
+        for i in range(len(words)):
+            for length in range(1, min(self.max_len, len(words) - i) + 1):
+                gram = tuple(words[i:i + length])
+                for j in exact.get(gram, ()):
+                    out[j] += 1
+                head = gram[:-1]
+                if head in prefix:
+                    last, table = gram[-1], prefix[head]
+                    for k in lens[head]:
+                        if k > len(last):
+                            break
+                        for j in table.get(last[:k], ()):
+                            out[j] += 1
+        return out
+
+    def count(self, normalized_text: str) -> int:
+        """Total hits over all lists."""
+        return sum(self.counts(normalized_text))
+
+    def matches(self, normalized_text: str) -> set[str]:
+        """The distinct exact entries present (for lexicon pruning at training time)."""
+        words = _WORD.findall(normalized_text)
+        found = set()
+        for i in range(len(words)):
+            for length in range(1, min(self.max_len, len(words) - i) + 1):
+                gram = tuple(words[i:i + length])
+                if gram in self.exact:
+                    found.add(" ".join(gram))
+        return found
 
 
 class ProfanityLexicon:
@@ -33,15 +91,20 @@ class ProfanityLexicon:
 
     def __init__(self, words: Sequence[str]) -> None:
         self.words = sorted(set(words))
-        self._pattern = _phrase_pattern(self.words)
+        self._matcher = PhraseMatcher(self.words)
 
     def hits(self, normalized_text: str) -> int:
-        return len(self._pattern.findall(normalized_text)) if self._pattern else 0
+        return self._matcher.count(normalized_text)
 
     def transform(self, normalized_texts: Sequence[str]) -> np.ndarray:
         """(n, LEXICON_FEATURES) float32: log1p(hit count), 1.0 if any hit."""
-        h = np.array([self.hits(t) for t in normalized_texts], dtype=np.float32)
-        return np.stack([np.log1p(h), (h > 0).astype(np.float32)], axis=1)
+        return lexicon_features(np.array([self.hits(t) for t in normalized_texts], dtype=np.float32))
+
+
+def lexicon_features(hits: np.ndarray) -> np.ndarray:
+    """(n, LEXICON_FEATURES) float32 from lexicon hit counts: log1p(hits), 1.0 if any hit."""
+    h = np.asarray(hits, dtype=np.float32)
+    return np.stack([np.log1p(h), (h > 0).astype(np.float32)], axis=1)
 
 
 # Phrase cues in normalised form (lower case, no accents); '*' = any word ending. EN, DE, PT.
@@ -85,17 +148,14 @@ CUES: dict[str, tuple[str, ...]] = {
 }
 
 
-def cue_hits(normalized_texts: Sequence[str], patterns: dict[str, re.Pattern[str] | None]) -> np.ndarray:
-    """(n, len(patterns)) hit counts of each cue list, in the order of ``patterns``."""
-    out = np.zeros((len(normalized_texts), len(patterns)), dtype=np.float32)
-    for j, pat in enumerate(patterns.values()):
-        if pat is None:
-            continue
-        for i, t in enumerate(normalized_texts):
-            out[i, j] = len(pat.findall(t))
-    return out
+def cue_hits(normalized_texts: Sequence[str], matcher: PhraseMatcher) -> np.ndarray:
+    """(n, lists) hit counts of each cue list, in the order of ``matcher.names``."""
+    return np.array([matcher.counts(t) for t in normalized_texts], dtype=np.float32).reshape(
+        len(normalized_texts), len(matcher.names))
 
 
-def cue_patterns() -> dict[str, re.Pattern[str] | None]:
-    """Compiled cue patterns, in the order of ``CUES``."""
-    return {k: _phrase_pattern(v) for k, v in CUES.items()}
+def cue_patterns(lexicon_words: Sequence[str] | None = None) -> PhraseMatcher:
+    """One matcher over all cue lists (in the order of ``CUES``), after the profanity lexicon when given."""
+    lists: dict[str, Iterable[str]] = {} if lexicon_words is None else {LEXICON_LIST: lexicon_words}
+    lists.update(CUES)
+    return PhraseMatcher(lists)

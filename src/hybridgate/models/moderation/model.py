@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .features import NgramFeatures, normalize
-from .lexicon import ProfanityLexicon, cue_hits, cue_patterns
+from .lexicon import LEXICON_LIST, cue_hits, cue_patterns, lexicon_features
 
 __all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "ModerationModel", "weights_dir", "chunk_text"]
 
@@ -137,28 +137,33 @@ class ModerationModel:
         with np.load(path / "heads.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         features = NgramFeatures(vocab["char"], arrays["char_idf"], vocab["word"], arrays["word_idf"])
-        lexicon = ProfanityLexicon(vocab["lexicon"])
         coef = arrays["coef"].astype(np.float32)
         n_ngram = features.dim
         return {
             "meta": meta,
             "features": features,
-            "lexicon": lexicon,
             "lexicon_scale": float(meta["lexicon_scale"]),
             "coef_ngram": np.ascontiguousarray(coef[:, :n_ngram].T),
             "coef_lex": np.ascontiguousarray(coef[:, n_ngram:].T),
             "intercept": arrays["intercept"].astype(np.float32),
             "heads": list(meta["heads"]),
-            "cues": cue_patterns(),
+            # one pass over the words: the profanity lexicon (features) and the cue lists (derived categories)
+            "matcher": cue_patterns(vocab["lexicon"]),
         }
 
     # ---- scoring ------------------------------------------------------------------------------------------
-    def head_logits(self, normalized_texts: Sequence[str]) -> np.ndarray:
-        """Raw logits (n, n_heads) of the trained heads for already-normalised texts."""
+    def _logits_and_cues(self, normalized_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw head logits (n, n_heads) and cue-list hit counts (n, lists) for already-normalised texts."""
         st = self._ensure_loaded()
         x = st["features"].transform(normalized_texts)
-        lex = st["lexicon"].transform(normalized_texts) * st["lexicon_scale"]
-        return np.asarray(x @ st["coef_ngram"]) + lex @ st["coef_lex"] + st["intercept"]
+        hits = cue_hits(normalized_texts, st["matcher"])
+        lex = lexicon_features(hits[:, 0]) * st["lexicon_scale"]
+        logits = np.asarray(x @ st["coef_ngram"]) + lex @ st["coef_lex"] + st["intercept"]
+        return logits, hits[:, 1:]
+
+    def head_logits(self, normalized_texts: Sequence[str]) -> np.ndarray:
+        """Raw logits (n, n_heads) of the trained heads for already-normalised texts."""
+        return self._logits_and_cues(normalized_texts)[0]
 
     def score_array(self, texts: Sequence[str]) -> np.ndarray:
         """Scores (n, len(CATEGORIES)) in the order of ``CATEGORIES``."""
@@ -174,7 +179,8 @@ class ModerationModel:
         out = np.zeros((len(texts), len(CATEGORIES)), dtype=np.float64)
         if not pieces:
             return out
-        per_piece = self._combine(st, _sigmoid(self.head_logits(pieces)), cue_hits(pieces, st["cues"]))
+        logits, cues = self._logits_and_cues(pieces)
+        per_piece = self._combine(st, _sigmoid(logits), cues)
         np.maximum.at(out, np.asarray(owners), per_piece)
         return out
 
@@ -187,7 +193,7 @@ class ModerationModel:
         """Category scores from head probabilities and cue hit counts (rules in meta['derived_categories'])."""
         meta = st["meta"]
         heads = {h: probs[:, j] for j, h in enumerate(st["heads"])}
-        cue_names = list(st["cues"])
+        cue_names = [n for n in st["matcher"].names if n != LEXICON_LIST]
         base = meta["cue_base"]
 
         def cue(name: str) -> np.ndarray:

@@ -1,0 +1,302 @@
+"""Training of the in-house moderation model: ``train(out_dir, data_dir=..., seed=0)``.
+
+Reproducible: a fixed seed, a deterministic held-out split (SHA-256 of the text), deterministic solvers
+(liblinear), and vocabularies sorted by (frequency, term). Same data + same package versions -> the same
+``heads.npz`` / ``vocab.json`` bytes (tests/unit/models/test_moderation_model.py checks this on a subsample).
+
+Data (../shared/datasets/moderation/): davidson2017 (EN), germeval2018_train (DE), toldbr_dev (PT).
+Heads and labels:
+
+* ``flagged`` — Davidson ``flagged`` (classes 0/2) plus its ``offensive``-only class 1 as positive (the
+  dataset leaves ``flagged`` unknown there; offensive tweets are what moderation APIs flag as harassment or
+  sexual), GermEval ``flagged`` (OFFENSE), ToLD-Br ``flagged`` (toxic by ≥ 2 of 3 annotators).
+* ``hate`` — Davidson ``hate`` (class 0) and ToLD-Br ``hate``; GermEval has no hate label (skipped).
+
+Profanity lexicon: the word lists shipped by the PyPI packages ``better-profanity==0.7.0`` (MIT) and
+``glin-profanity==4.1.0`` (MIT; 24 languages, derived from the LDNOOBW lists), normalised; entries that occur in
+≥ 10 training texts yet are flagged less often than the base rate are dropped (common words of another
+language, or swearing the annotators did not count as toxic).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import importlib.util
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .features import NgramFeatures, normalize
+from .lexicon import CUES, LEXICON_FEATURES, PhraseMatcher, ProfanityLexicon
+
+__all__ = ["DATASETS", "HEADS", "TrainConfig", "load_training_data", "package_lexicon", "train", "is_heldout"]
+
+DATASETS: dict[str, str] = {"davidson2017": "en", "germeval2018_train": "de", "toldbr_dev": "pt"}
+HEADS: tuple[str, ...] = ("flagged", "hate")
+
+
+class TrainConfig:
+    """Hyper-parameters (chosen on held-out and cross-dataset splits; see MODEL_CARD.md)."""
+
+    max_char: int = 150_000
+    max_word: int = 60_000
+    min_df: int = 2
+    C: float = 4.0
+    lexicon_scale: float = 3.0
+    lexicon_min_count: int = 10
+    # cue hit -> score: 1 - (1 - base) ** hits (heuristic, categories without labelled data)
+    cue_base: dict[str, float] = {"sexual": 0.45, "minors": 0.5, "self-harm": 0.6, "violence": 0.35,
+                                  "violence/graphic": 0.3}
+
+
+def is_heldout(text: str) -> bool:
+    """Deterministic 20 % held-out split by the SHA-256 of the text."""
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) % 5 == 0
+
+
+def _read_jsonl(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rows.append(json.loads(line))
+                if limit is not None and len(rows) >= limit:
+                    break
+    return rows
+
+
+def head_labels(name: str, rec: dict[str, Any]) -> dict[str, int]:
+    """Training labels of the heads for one record (absent = unknown)."""
+    labels = rec.get("labels", {})
+    out: dict[str, int] = {}
+    flagged = labels.get("flagged")
+    if flagged is None and name.startswith("davidson") and labels.get("offensive") == 1:
+        flagged = 1
+    if flagged is not None:
+        out["flagged"] = int(flagged)
+    if labels.get("hate") is not None:
+        out["hate"] = int(labels["hate"])
+    return out
+
+
+def load_training_data(data_dir: str | Path, limit: int | None = None,
+                       datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Rows ``{"dataset", "lang", "text", "norm", "y": {head: 0|1}}`` of the datasets found in ``data_dir``."""
+    data_dir = Path(data_dir)
+    rows: list[dict[str, Any]] = []
+    for name, lang in DATASETS.items():
+        path = data_dir / f"{name}.jsonl"
+        if datasets is not None and name not in datasets:
+            continue
+        if not path.exists():
+            continue
+        for rec in _read_jsonl(path, limit):
+            rows.append({"dataset": name, "lang": rec.get("lang", lang), "text": rec["text"],
+                         "norm": normalize(rec["text"]), "y": head_labels(name, rec)})
+    if not rows:
+        raise FileNotFoundError(f"no moderation datasets ({', '.join(DATASETS)}) in {data_dir}")
+    return rows
+
+
+def package_lexicon() -> list[str]:
+    """Raw profanity words from the installed ``better_profanity`` and ``glin_profanity`` packages."""
+    words: list[str] = []
+    missing = []
+    for pkg in ("better_profanity", "glin_profanity"):
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or spec.origin is None:
+            missing.append(pkg)
+            continue
+        root = Path(spec.origin).parent
+        if pkg == "better_profanity":
+            words += (root / "profanity_wordlist.txt").read_text(encoding="utf-8").split("\n")
+        else:
+            for f in sorted((root / "data" / "dictionaries").glob("*.json")):
+                words += json.loads(f.read_text(encoding="utf-8")).get("words", [])
+    if missing:
+        raise ModuleNotFoundError(
+            "training needs the word lists of: pip install better-profanity==0.7.0 glin-profanity==4.1.0 "
+            f"(missing: {', '.join(missing)})")
+    return words
+
+
+def _normalize_words(words: Iterable[str]) -> list[str]:
+    # '@' in a word list is leetspeak ("@ss"), not a user mention
+    out = {normalize(w.strip().replace("@", "a")) for w in words if w and w.strip()}
+    return sorted(w for w in out if len(w) >= 3)
+
+
+def prune_lexicon(words: Sequence[str], texts: Sequence[str], flagged: Sequence[int], min_count: int) -> list[str]:
+    """Drop entries seen in ≥ ``min_count`` texts whose flagged rate is below the base rate."""
+    matcher = PhraseMatcher(words)
+    pos: collections.Counter[str] = collections.Counter()
+    neg: collections.Counter[str] = collections.Counter()
+    base = float(np.mean(flagged)) if len(flagged) else 0.0
+    for t, y in zip(texts, flagged):
+        for w in matcher.matches(t):
+            (pos if y == 1 else neg)[w] += 1
+    drop = {w for w in words if pos[w] + neg[w] >= min_count and pos[w] / (pos[w] + neg[w]) < base}
+    return sorted(w for w in set(words) if w not in drop)
+
+
+def _fit_heads(rows: Sequence[dict[str, Any]], lexicon_words: Sequence[str], cfg: TrainConfig, seed: int
+               ) -> tuple[NgramFeatures, ProfanityLexicon, np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+    import scipy.sparse as sp
+
+    texts = [r["norm"] for r in rows]
+    features = NgramFeatures.fit(texts, max_char=cfg.max_char, max_word=cfg.max_word, min_df=cfg.min_df)
+    lexicon = ProfanityLexicon(lexicon_words)
+    x = sp.hstack([features.transform(texts), sp.csr_matrix(lexicon.transform(texts) * cfg.lexicon_scale)],
+                  format="csr")
+    coef = np.zeros((len(HEADS), x.shape[1]), dtype=np.float32)
+    intercept = np.zeros(len(HEADS), dtype=np.float32)
+    for j, head in enumerate(HEADS):
+        idx = np.array([i for i, r in enumerate(rows) if head in r["y"]], dtype=np.int64)
+        y = np.array([rows[i]["y"][head] for i in idx], dtype=np.int64)
+        if idx.size == 0 or y.min() == y.max():
+            raise ValueError(f"head {head!r}: needs both classes in the training data")
+        clf = LogisticRegression(C=cfg.C, solver="liblinear", max_iter=5000, random_state=seed)
+        clf.fit(x[idx], y)
+        coef[j] = clf.coef_[0]
+        intercept[j] = clf.intercept_[0]
+    return features, lexicon, coef, intercept
+
+
+def _best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    best_t, best_f = 0.5, -1.0
+    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
+        pred = p >= t
+        tp = float(np.sum(pred & (y == 1)))
+        denom = float(pred.sum() + (y == 1).sum())
+        f = 2 * tp / denom if denom else 0.0
+        if f > best_f:
+            best_t, best_f = float(t), f
+    return best_t
+
+
+def _predict(features: NgramFeatures, lexicon: ProfanityLexicon, coef: np.ndarray, intercept: np.ndarray,
+             texts: Sequence[str], cfg: TrainConfig) -> np.ndarray:
+    n = features.dim
+    z = np.asarray(features.transform(texts) @ coef[:, :n].T) + (lexicon.transform(texts) * cfg.lexicon_scale) @ coef[:, n:].T
+    return 1.0 / (1.0 + np.exp(-(z + intercept)))
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` with fixed zip timestamps, so equal arrays give equal bytes."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+
+
+def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: int | None = None,
+          lexicon_words: Sequence[str] | None = None, config: TrainConfig | None = None,
+          datasets: Sequence[str] | None = None, exclude_heldout: bool = False,
+          pick_thresholds: bool = True) -> dict[str, Any]:
+    """Train on every dataset in ``data_dir`` and write ``heads.npz``, ``vocab.json``, ``meta.json``.
+
+    First fits on the 80 % training split to pick per-head F1-optimal thresholds on the 20 % held-out split,
+    then refits on everything. ``limit`` keeps the first N rows of each dataset (tests); ``lexicon_words``
+    replaces the package word lists. For evaluation runs (bench/moderation.py): ``datasets`` restricts the
+    training data (cross-dataset), ``exclude_heldout`` trains on the 80 % split only, ``pick_thresholds=False``
+    skips the threshold fit. Returns the metadata written.
+    """
+    cfg = config or TrainConfig()
+    np.random.seed(seed)
+    rows = load_training_data(data_dir, limit, datasets)
+    if exclude_heldout:
+        rows = [r for r in rows if not is_heldout(r["text"])]
+    raw_words = list(lexicon_words) if lexicon_words is not None else package_lexicon()
+    words = _normalize_words(raw_words)
+    fl_rows = [r for r in rows if "flagged" in r["y"]]
+    words = prune_lexicon(words, [r["norm"] for r in fl_rows], [r["y"]["flagged"] for r in fl_rows],
+                          cfg.lexicon_min_count)
+
+    train_rows = [r for r in rows if not is_heldout(r["text"])]
+    held_rows = [r for r in rows if is_heldout(r["text"])]
+    thresholds: dict[str, float] = {}
+    if held_rows and pick_thresholds:
+        f, lx, c, b = _fit_heads(train_rows, words, cfg, seed)
+        p = _predict(f, lx, c, b, [r["norm"] for r in held_rows], cfg)
+        for j, head in enumerate(HEADS):
+            m = np.array([head in r["y"] for r in held_rows])
+            y = np.array([r["y"].get(head, 0) for r in held_rows])
+            if m.any() and 0 < y[m].sum() < m.sum():
+                thresholds[head] = _best_f1_threshold(y[m], p[m, j])
+
+    features, lexicon, coef, intercept = _fit_heads(rows, words, cfg, seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = features.to_arrays()
+    _save_npz(out / "heads.npz", {"char_idf": arrays["char_idf"], "word_idf": arrays["word_idf"],
+                                  "coef": coef, "intercept": intercept})
+    vocab = {"char": features.char_vocab, "word": features.word_vocab, "lexicon": lexicon.words}
+    (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    counts = collections.Counter(r["dataset"] for r in rows)
+    meta = {
+        "format": 1,
+        "model": "hybridgate-moderation-ngram",
+        "heads": list(HEADS),
+        "lexicon_features": LEXICON_FEATURES,
+        "lexicon_scale": cfg.lexicon_scale,
+        "covered_categories": ["flagged", "hate"],
+        "derived_categories": {
+            "harassment": "the flagged head (offensive/insulting/abusive language); no harassment labels",
+            "sexual": "phrase-cue heuristic (lexicon.CUES['sexual']); no labels",
+            "self-harm": "phrase-cue heuristic (lexicon.CUES['self-harm']); no labels",
+            "violence": "phrase-cue heuristic (lexicon.CUES['violence']); no labels",
+            "violence/graphic": "phrase-cue heuristic (lexicon.CUES['violence/graphic']); no labels",
+            "sexual/minors": "min(sexual cue, minors cue); no labels",
+            "hate/threatening": "min(hate head, violence cue); no labels",
+        },
+        "flagged_includes": ["self-harm"],
+        "cue_base": dict(cfg.cue_base),
+        "cue_lists": sorted(CUES),
+        "covered_languages": sorted({DATASETS[d] for d in counts}),
+        "thresholds": thresholds,
+        "training": {
+            "seed": seed,
+            "rows": dict(sorted(counts.items())),
+            "limit": limit,
+            "datasets": sorted(counts),
+            "exclude_heldout": exclude_heldout,
+            "config": {k: getattr(cfg, k) for k in ("max_char", "max_word", "min_df", "C", "lexicon_scale",
+                                                    "lexicon_min_count")},
+            "command": "PYTHONPATH=src python -m hybridgate.models.moderation.train --data ../shared/datasets/moderation",
+        },
+        "sha256": {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("heads.npz", "vocab.json")},
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return meta
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hybridgate.models.moderation.train --data DIR [--out DIR] [--seed N]``."""
+    import argparse
+
+    from .model import weights_dir
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--data", required=True, help="directory with the moderation JSONL datasets")
+    ap.add_argument("--out", default=str(weights_dir()), help="output directory (default: the committed weights)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    meta = train(args.out, args.data, seed=args.seed)
+    print(json.dumps({"out": args.out, "rows": meta["training"]["rows"], "thresholds": meta["thresholds"]}))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""In-house moderation model: committed weights load offline, score sensibly, deterministically; training is
+reproducible on a subsample."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hybridgate.models.moderation import CATEGORIES, ModerationModel, weights_dir
+from hybridgate.models.moderation.features import normalize
+from hybridgate.models.moderation.model import chunk_text
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED = REPO.parent / "shared" / "datasets" / "moderation"
+
+TOXIC = [
+    "you are a stupid worthless bitch, shut the fuck up",
+    "Du bist so ein dummes Arschloch, halt die Fresse",
+    "cala a boca sua vagabunda imunda, vai se foder",
+]
+BENIGN = [
+    "thanks for the lovely dinner yesterday, see you on sunday",
+    "Vielen Dank für die Einladung, wir kommen gerne vorbei.",
+    "obrigado pelo convite, foi um dia muito bonito",
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> ModerationModel:
+    return ModerationModel.load()
+
+
+def test_committed_weights_load_with_metadata(model: ModerationModel) -> None:
+    assert set(model.covered_categories) == {"flagged", "hate"}
+    assert set(model.covered_languages) == {"en", "de", "pt"}
+    assert set(model.derived_categories) == set(CATEGORIES) - {"flagged", "hate"}
+    meta = json.loads((weights_dir() / "meta.json").read_text())
+    assert meta["training"]["seed"] == 0 and "command" in meta["training"]
+    total = sum(p.stat().st_size for p in weights_dir().iterdir() if p.is_file())
+    assert total < 20 * 2**20
+
+
+def test_scores_every_category_in_unit_interval(model: ModerationModel) -> None:
+    out = model.score(TOXIC + BENIGN + ["", "   "])
+    assert len(out) == len(TOXIC) + len(BENIGN) + 2
+    for row in out:
+        assert list(row) == list(CATEGORIES)
+        assert all(0.0 <= v <= 1.0 for v in row.values())
+
+
+def test_toxic_above_benign_in_each_language(model: ModerationModel) -> None:
+    tox = model.score(TOXIC)
+    ben = model.score(BENIGN)
+    for t, b in zip(tox, ben):
+        assert t["flagged"] > 0.5 > b["flagged"]
+        assert t["harassment"] > b["harassment"]
+
+
+def test_hate_head_separates_slur_from_insult(model: ModerationModel) -> None:
+    hateful, plain = model.score(["all those faggots and niggers should go back where they came from",
+                                  "what a lovely day at the beach with my friends"])
+    assert hateful["hate"] > 0.5 > plain["hate"]
+
+
+def test_self_harm_cue_reaches_flagged(model: ModerationModel) -> None:
+    (row,) = model.score(["I just want to kill myself tonight"])
+    assert row["self-harm"] >= 0.5 and row["flagged"] >= row["self-harm"]
+
+
+def test_deterministic_and_batch_independent(model: ModerationModel) -> None:
+    texts = TOXIC + BENIGN
+    a = model.score_array(texts)
+    b = model.score_array(list(reversed(texts)))[::-1]
+    c = np.vstack([model.score_array([t]) for t in texts])
+    assert np.array_equal(a, model.score_array(texts))
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a, c, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    ["s h u t  t h e  f u c k  u p you stupid b!tch", "shut the fu\u200bck up you stup\u200bid bitch",
+     "shut the fuck up you stupid bіtch", "ＳＨＵＴ ＴＨＥ ＦＵＣＫ ＵＰ you stupid bitch"],
+)
+def test_obfuscation_is_normalised(model: ModerationModel, disguised: str) -> None:
+    assert "bitch" in normalize(disguised)
+    (row,) = model.score([disguised])
+    assert row["flagged"] > 0.5
+
+
+def test_long_text_is_chunked_and_maxed(model: ModerationModel) -> None:
+    benign = "We walked along the river and talked about the garden. " * 2000  # ~110k chars
+    toxic = "you are a stupid worthless bitch, shut the fuck up"
+    (alone,) = model.score([toxic])
+    (long_row,) = model.score([benign + toxic + " " + benign])
+    (benign_row,) = model.score([benign])
+    assert long_row["flagged"] > 0.5 > benign_row["flagged"]
+    assert long_row["flagged"] == pytest.approx(alone["flagged"], abs=0.1)
+    pieces = chunk_text(benign, 2000)
+    assert "".join(pieces) == benign and max(map(len, pieces)) <= 2000
+
+
+def test_rejects_non_text(model: ModerationModel) -> None:
+    with pytest.raises(TypeError):
+        model.score(["ok", 42])  # type: ignore[list-item]
+
+
+def test_construction_does_no_io(tmp_path: Path) -> None:
+    lazy = ModerationModel(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError):
+        lazy.score(["x"])
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    for p in weights_dir().iterdir():
+        if p.is_file():
+            shutil.copy(p, tmp_path / p.name)
+    with (tmp_path / "vocab.json").open("a", encoding="utf-8") as f:
+        f.write(" ")
+    with pytest.raises(ValueError, match="SHA-256"):
+        ModerationModel.load(tmp_path)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared moderation datasets not present")
+def test_training_is_reproducible_on_a_subsample(tmp_path: Path) -> None:
+    from hybridgate.models.moderation.train import train
+
+    words = ["fuck", "bitch", "shit", "arschloch", "fotze", "caralho", "porra", "idiot*", "hure"]
+    metas = [train(tmp_path / f"run{i}", SHARED, seed=0, limit=150, lexicon_words=words) for i in range(2)]
+    assert metas[0]["sha256"] == metas[1]["sha256"]
+    for name in ("heads.npz", "vocab.json", "meta.json"):
+        assert (tmp_path / "run0" / name).read_bytes() == (tmp_path / "run1" / name).read_bytes()
+    small = ModerationModel.load(tmp_path / "run0")
+    tox, ben = small.score_array(["shut the fuck up you stupid bitch", "see you on sunday"])
+    assert tox[CATEGORIES.index("flagged")] > ben[CATEGORIES.index("flagged")]
