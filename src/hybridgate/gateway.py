@@ -50,6 +50,10 @@ _HINT = {
             "HYBRIDGATE_LLAMA_URL for a self-hosted OpenAI-compatible server, or pass --config FILE",
     "embeddings": "configure an embeddings route (the embedded default uses the in-house all-minilm-l6-v2)",
     "moderation": "configure a moderation route (the embedded default uses the in-house hybridgate-moderation)",
+    "creative": "configure a chat or creative route: set OPENAI_API_KEY, GEMINI_API_KEY or ANTHROPIC_API_KEY, or "
+                "HYBRIDGATE_LLAMA_URL, or add a route with capability 'creative'",
+    "translation": "configure a translation route: an in-house CTranslate2 model directory "
+                   "(features.translation) or a chat provider (OPENAI_API_KEY, ... or HYBRIDGATE_LLAMA_URL)",
 }
 _METHOD = {"chat": "chat", "embeddings": "embed", "moderation": "moderate"}
 
@@ -150,7 +154,10 @@ class Gateway:
             ctx.app = app.name
             app.check_feature(capability)
         ctx.data_classes = ctx.data_classes | self._app_classes.get(ctx.app, frozenset())
-        route = route or self.resolve(capability, body.get("model"), app)
+        if route is None:
+            route = self.resolve(capability, body.get("model"), app)
+        elif app is not None:
+            app.check_model(route.name)
         ctx.route = route.name
         ctx.policy_version = self.policy_version
         if ctx.deadline is None:

@@ -264,8 +264,9 @@ def usage_record(ctx: Any, *, status: int, latency_ms: float, error: str | None 
         provider=last.provider if last else None, model=last.model if last else None,
         in_house=bool(last.in_house) if last else False, status=status, latency_ms=latency_ms,
         vendor=vendor, policy_version=ctx.policy_version,
-        prompt_tokens=served.prompt_tokens if served else 0,
-        completion_tokens=served.completion_tokens if served else 0,
+        # every call that reached a provider used tokens (repairs, retries, fallbacks), not just the served one
+        prompt_tokens=sum(a.prompt_tokens for a in ctx.attempts if a.network),
+        completion_tokens=sum(a.completion_tokens for a in ctx.attempts if a.network),
         cost_usd=cost_usd, error=error, busy_seconds=busy_seconds,
     )
 
