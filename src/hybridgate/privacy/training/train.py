@@ -168,10 +168,11 @@ def main() -> None:
     ap.add_argument("--refill", type=int, default=6000)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--split-seed", type=int, default=13, help="which templates are held out")
     ap.add_argument("--out", default=str(DATA_DIR / "tagger.json.gz"))
     args = ap.parse_args()
     records = [json.loads(line) for line in open(args.dev, encoding="utf-8") if line.strip()]
-    dev_train, dev_test = split_dev(records, args.holdout)
+    dev_train, dev_test = split_dev(records, args.holdout, args.split_seed)
     print(f"dev: {len(dev_train)} train / {len(dev_test)} held-out records", flush=True)
     lex = Lexicon.load()
     corpus = build_corpus(dev_train, args.synth, args.refill, args.seed, lex)
