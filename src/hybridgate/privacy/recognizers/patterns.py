@@ -28,7 +28,7 @@ _DOMAIN = re.compile(
     rf"(?<![A-Za-z0-9@./-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+(?:{_TLDS})(?:\.[a-z]{{2}})?(?:/[^\s]*)?(?![A-Za-z0-9@-])",
     _I,
 )
-_NOT_TLD = {"py", "md", "rs", "sh", "js", "ts", "cs", "db", "so", "go", "rb", "pl", "pm", "js", "md", "txt", "h", "c"}
+_NOT_TLD = frozenset({"py", "md", "rs", "sh", "js", "ts", "cs", "db", "so", "go", "rb", "pm", "txt"})
 _CC = re.compile(r"(?<![0-9+])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
 _SSN = re.compile(r"(?<![0-9-])([0-9]{3})([- .]?)([0-9]{2})\2([0-9]{4})(?![0-9]|-[0-9])")
