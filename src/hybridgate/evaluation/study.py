@@ -113,6 +113,7 @@ class FeatureSpec(_Strict):
 class EmulatorSpec(_Strict):
     faults: str = ""
     seed: int = 0
+    script: Path | None = Field(None, description="JSON file of scripted chat answers (emulators/script.py)")
 
 
 class BootstrapOptions(_Strict):
@@ -222,20 +223,35 @@ def _stderr(msg: str) -> None:
 class _Emulators:
     """The study's vendor emulators on free loopback ports, with the variables naming them."""
 
-    def __init__(self, specs: Mapping[str, EmulatorSpec]) -> None:
+    def __init__(self, specs: Mapping[str, EmulatorSpec], base: Study) -> None:
         self.specs = specs
+        self.base = base
         self.started: list[Any] = []
         self.environ: dict[str, str] = {}
 
     def __enter__(self) -> _Emulators:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
         if self.specs:
             from ..emulators import EmulatorThread
 
             for vendor, spec in self.specs.items():
                 emu = EmulatorThread(vendor, faults=spec.faults, seed=spec.seed).start()
                 self.started.append(emu)
+                if spec.script is not None:
+                    path = self.base.path(spec.script)
+                    try:
+                        rules = json.loads(path.read_text(encoding="utf-8")).get("rules") or []
+                        emu.script(rules)
+                    except (OSError, ValueError, AttributeError) as exc:
+                        raise ConfigError(f"{self.base.source}: emulators.{vendor}.script: {path}: {exc}") from None
                 self.environ[f"HYBRIDGATE_EMULATOR_{vendor.upper()}_URL"] = emu.url
-        return self
 
     def __exit__(self, *exc: object) -> None:
         for emu in self.started:
@@ -257,7 +273,7 @@ async def run_study(study: Study, out: Path, *, quiet: bool = False,
     say = say or (lambda m: None if quiet else _stderr(m))
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="hybridgate-study-") as tmp, _Emulators(study.emulators) as emus:
+    with tempfile.TemporaryDirectory(prefix="hybridgate-study-") as tmp, _Emulators(study.emulators, study) as emus:
         environ = {**os.environ, "HYBRIDGATE_STUDY_TMP": tmp, **emus.environ}
         cfg = load_config(study.path(study.config) if study.config else None, environ=environ)
         gw = Gateway(cfg)

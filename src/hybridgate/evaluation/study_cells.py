@@ -224,8 +224,7 @@ async def run_feature(gw: Any, study: Any, feature: str, out: Path, *, emulated:
     contract["providers"] = {name: {**v, "latency_ms": {"p50": v["latency_ms"]["p50"], "p95": v["latency_ms"]["p95"]}}
                              for name, v in contract["providers"].items()}
     (out / f"{feature}.json").write_text(json.dumps(contract, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    mixes = build_mixes(feature, task, items, cells, preds_by, leaves_by, limits, study.bootstrap) \
-        if items is not None else []
+    mixes = build_mixes(feature, task, items or [], cells, preds_by, leaves_by, limits, study.bootstrap)
     treatments: dict[str, int] = {}
     for p in policy:
         treatments[p["treatment"]] = treatments.get(p["treatment"], 0) + 1

@@ -20,6 +20,10 @@ def _q(v: float | None) -> str:
     return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
 
 
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f}"
+
+
 def _usd(v: float | None) -> str:
     return "n/a" if v is None else f"${v:.4f}"
 
@@ -106,7 +110,7 @@ def recommend(feature: str, fdoc: dict[str, Any]) -> dict[str, Any]:
     else:
         s.append(f"Recommended: {chosen['name']} — {chosen['description']}; {metric} {_q(chosen['quality'])}"
                  f"{_ci_text_o(chosen)}, {_usd(chosen['cost_usd_per_1k'])} per 1,000 requests, egress "
-                 f"{_pct(chosen['egress_share'])}, p95 latency {_q(chosen['latency_p95_ms'])} ms. It is the cheapest "
+                 f"{_pct(chosen['egress_share'])}, p95 latency {_ms(chosen['latency_p95_ms'])} ms. It is the cheapest "
                  f"of the {len(eligible)} option(s) that meet every constraint.")
         s.extend(_deltas(chosen, options, eligible, metric))
         s.extend(_caveats(chosen, options, metric, floor, fdoc))
@@ -114,8 +118,9 @@ def recommend(feature: str, fdoc: dict[str, Any]) -> dict[str, Any]:
         s.append(f"Note: {fdoc['note']}")
     emulated = sorted({e for o in options for e in o["emulated"]})
     if emulated:
-        s.append(f"Caution: {', '.join(emulated)} {'is' if len(emulated) == 1 else 'are'} emulated here — "
-                 "their quality and latency measure a local emulator's canned answers, not the vendor's model; "
+        one = len(emulated) == 1
+        s.append(f"Caution: {', '.join(emulated)} {'is' if one else 'are'} emulated here — {'its' if one else 'their'} "
+                 "quality and latency measure a local emulator's canned answers, not the vendor's model; "
                  "rerun the study against the real APIs before deciding.")
     return {"feature": feature, "metric": metric, **limits, "options": options, "chosen": chosen, "sentences": s}
 
