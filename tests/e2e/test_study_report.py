@@ -1,6 +1,6 @@
 """A study over moderation, pii and translation runs end to end (vendor emulators + in-house providers),
 its JSON has the cells and bootstrap intervals, and the report renders in a real headless Chromium with
-its plots and without console errors (checked over the DevTools protocol).
+its plots and without console errors (checked over the DevTools protocol with aiohttp's websocket client).
 
 Chromium comes from Debian's package ``chromium``; if it is missing the browser test FAILS (CI installs it).
 """
@@ -138,17 +138,17 @@ def _chromium() -> str:
 
 
 async def _cdp_check(page_ws: str, url: str) -> dict[str, Any]:
-    from websockets.asyncio.client import connect
+    import aiohttp
 
     problems: list[str] = []
-    async with connect(page_ws, max_size=None) as ws:
+    async with aiohttp.ClientSession() as session, session.ws_connect(page_ws, max_msg_size=0) as ws:
         ids = iter(range(1, 10_000))
         pending: dict[int, asyncio.Future] = {}
         loaded = asyncio.Event()
 
         async def reader() -> None:
             async for raw in ws:
-                msg = json.loads(raw)
+                msg = json.loads(raw.data)
                 if "id" in msg and msg["id"] in pending:
                     pending.pop(msg["id"]).set_result(msg)
                 method, params = msg.get("method"), msg.get("params") or {}
@@ -164,7 +164,7 @@ async def _cdp_check(page_ws: str, url: str) -> dict[str, Any]:
         async def call(method: str, **params: Any) -> dict[str, Any]:
             i = next(ids)
             pending[i] = asyncio.get_running_loop().create_future()
-            await ws.send(json.dumps({"id": i, "method": method, "params": params}))
+            await ws.send_str(json.dumps({"id": i, "method": method, "params": params}))
             return await asyncio.wait_for(pending[i], 20)
 
         task = asyncio.create_task(reader())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
@@ -212,7 +213,7 @@ class PiiStats:
 
 
 # metrics that are means over items, per feature (creative: answered with valid output / items)
-_ITEM_MEANS = {"creative": frozenset({"format_compliance", "first_try_format"})}
+_ITEM_MEANS = MappingProxyType({"creative": frozenset({"format_compliance", "first_try_format"})})
 
 
 def stats_scorer_for(feature: str, paths: Sequence[str], score: ScoreFn | None = None) -> StatsScorer | None:

@@ -31,10 +31,11 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
 
@@ -43,13 +44,13 @@ __all__ = ["FEATURES", "HEADLINES", "BootstrapOptions", "FeatureSpec", "Floor", 
 
 FEATURES = ("moderation", "pii", "translation", "recommendations", "creative")
 # the metric each feature is judged by (dotted paths into the DESIGN metrics); CIs are drawn for these
-HEADLINES: Mapping[str, tuple[str, ...]] = {
+HEADLINES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "moderation": ("flagged.auprc",),
     "pii": ("char_f2", "direct.span_recall"),
     "translation": ("chrf",),
     "recommendations": ("ndcg@10",),
     "creative": ("format_compliance",),
-}
+})
 Feature = Literal["moderation", "pii", "translation", "recommendations", "creative"]
 
 
@@ -133,8 +134,18 @@ class Study(_Strict):
     max_error_rate: float = Field(0.05, ge=0, le=1)
     drill: list[str] = Field(default_factory=list, description="vendors to remove, one drill each")
     bootstrap: BootstrapOptions = Field(default_factory=BootstrapOptions)
-    source: str = Field("<study>", exclude=True)
-    base_dir: Path = Field(Path("."), exclude=True)
+    _source: str = PrivateAttr("<study>")
+    _base_dir: Path = PrivateAttr(Path("."))
+
+    @property
+    def source(self) -> str:
+        """Where the study was read from (for messages)."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder that relative paths in the study are relative to."""
+        return self._base_dir
 
     @field_validator("emulators", mode="before")
     @classmethod
@@ -175,8 +186,8 @@ def parse_study(data: Any, *, source: str = "<study>", base_dir: Path | None = N
         study = Study.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format(source, exc)) from None
-    study.source = source
-    study.base_dir = base_dir or Path(".")
+    study._source = source
+    study._base_dir = base_dir or Path(".")
     for feature, spec in study.features.items():
         if not study.path(spec.data).exists():
             raise ConfigError(f"{source}: features.{feature}.data: no such file {study.path(spec.data)}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ..context import RequestContext
@@ -22,7 +23,7 @@ from .runner import EvalTarget, latency_summary, run_eval
 
 __all__ = ["egress_of", "item_policy", "item_texts", "latency_stats", "make_task", "run_feature", "safe_name"]
 
-_METHOD = {"moderation": "moderate"}
+_METHOD = MappingProxyType({"moderation": "moderate"})
 
 
 def safe_name(name: str) -> str:

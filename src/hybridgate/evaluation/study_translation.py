@@ -11,6 +11,7 @@ file) are handled by the study itself.
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ..context import RequestContext
@@ -21,8 +22,8 @@ from .translation_metrics import read_translation_data, score_translation
 
 __all__ = ["StudyTranslationTask", "prompt_for"]
 
-_NAMES = {"de": "German", "en": "English", "es": "Spanish", "fr": "French", "pt": "Portuguese", "hi": "Hindi",
-          "it": "Italian", "nl": "Dutch", "ja": "Japanese", "zh": "Chinese", "ko": "Korean"}
+_NAMES = MappingProxyType({"de": "German", "en": "English", "es": "Spanish", "fr": "French", "pt": "Portuguese", "hi": "Hindi",
+          "it": "Italian", "nl": "Dutch", "ja": "Japanese", "zh": "Chinese", "ko": "Korean"})
 
 
 def prompt_for(item: dict[str, Any]) -> list[dict[str, str]]:

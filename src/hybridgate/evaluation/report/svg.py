@@ -12,13 +12,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["COLORS", "Point", "bars", "boxplot", "nice_ticks", "pareto_front", "scatter"]
 
-COLORS = {"in-house": "#0072B2", "partner": "#D55E00", "mix": "#009E73", "file": "#666666",
+COLORS = MappingProxyType({"in-house": "#0072B2", "partner": "#D55E00", "mix": "#009E73", "file": "#666666",
           "before": "#56B4E9", "after": "#CC79A7", "limit": "#000000", "all requests": "#D55E00",
-          "with detected PII": "#E69F00"}
+          "with detected PII": "#E69F00"})
 W, H = 640, 380
 ML, MR, MT, MB = 72, 24, 40, 70
 
@@ -117,7 +118,8 @@ def scatter(uid: str, points: Sequence[Point], *, title: str, desc: str, xlabel:
     xs = [p.x for p in points] + ([budget] if budget is not None else [])
     ylo, yhi = (min(ys), max(ys)) if ys else (0.0, 1.0)
     pad = (yhi - ylo) * 0.1 or max(abs(yhi) * 0.1, 0.05)
-    yt = nice_ticks(ylo - pad, yhi + pad)
+    top = min(yhi + pad, 1.0) if 0.0 <= ylo and yhi <= 1.0 else yhi + pad  # shares and AUPRC end at 1
+    yt = nice_ticks(max(ylo - pad, 0.0) if ylo >= 0 else ylo - pad, top)
     xhi = max(xs) if xs and max(xs) > 0 else 1.0
     xt = nice_ticks(0.0, xhi * 1.08)
     x0, x1, y0, y1 = xt[0], xt[-1], yt[0], yt[-1]
