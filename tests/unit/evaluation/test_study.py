@@ -134,3 +134,30 @@ def test_pareto_front_and_ticks():
            Point("d", 2, 0.8, "mix")]
     assert [p.name for p in pareto_front(pts)] == ["a", "c"]
     assert nice_ticks(0.2, 0.47)[-1] >= 0.47 and nice_ticks(0.2, 0.47)[0] <= 0.2
+
+
+def test_whole_dataset_task_gets_cells_and_options_without_cis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A task with ``evaluate`` (recommendations: split, train, rank) has no per-item predictions: cells, no CIs."""
+    import asyncio
+
+    from hybridgate.evaluation import study_cells
+    from hybridgate.evaluation.runner import ProviderResult
+    from hybridgate.evaluation.study import parse_study
+
+    class WholeTask:
+        feature = "recommendations"
+
+        async def evaluate(self, gateway, target, data, quiet=False):
+            return ProviderResult(metrics={"ndcg@10": 0.3}, latencies_ms=[5.0, 7.0], n=2)
+
+    monkeypatch.setattr(study_cells, "make_task", lambda feature, options: (WholeTask(), "test"))
+    (tmp_path / "u.data").write_text("1\t2\t5\t0\n")
+    study = parse_study({"features": {"recommendations": {"data": "u.data", "providers": ["local"],
+                                                          "floor": {"metric": "ndcg@10", "min": 0.2}}}},
+                        base_dir=tmp_path)
+    gw = SimpleNamespace(providers={})
+    doc = asyncio.run(study_cells.run_feature(gw, study, "recommendations", tmp_path / "out", emulated=[]))
+    cell = doc["cells"]["local"]
+    assert cell["headline"] == {"ndcg@10": 0.3} and cell["ci"] is None and cell["in_house"] is True
+    rec = recommend("recommendations", doc)
+    assert rec["chosen"]["name"] == "local" and any("point estimate" in s for s in rec["sentences"])
