@@ -161,3 +161,27 @@ def test_whole_dataset_task_gets_cells_and_options_without_cis(tmp_path: Path, m
     assert cell["headline"] == {"ndcg@10": 0.3} and cell["ci"] is None and cell["in_house"] is True
     rec = recommend("recommendations", doc)
     assert rec["chosen"]["name"] == "local" and any("point estimate" in s for s in rec["sentences"])
+
+
+def test_egress_share_follows_the_data_policy_and_item_classes():
+    import asyncio
+
+    from hybridgate.config import DataControlConfig
+    from hybridgate.evaluation.study_cells import egress_of, item_policy
+    from hybridgate.privacy.policy import DataPolicy
+
+    policy = DataPolicy(DataControlConfig.model_validate(
+        {"classes": {"health": "in_house_only", "eu": {"treatment": "allow", "providers": ["gemini"]}},
+         "pii": {"enabled": False}}))
+    gw = SimpleNamespace(data_policy=policy)
+    items = [{"text": "a"}, {"text": "b", "data_classes": ["health"]}, {"text": "c", "data_classes": ["eu"]},
+             {"text": "d", "data_classes": ["secret"]}]  # unknown class: fails closed (in-house only)
+    decisions = asyncio.run(item_policy(gw, "moderation", items, []))
+    openai, gemini = SimpleNamespace(name="openai", in_house=False), SimpleNamespace(name="gemini", in_house=False)
+    local = SimpleNamespace(name="local", in_house=True)
+    assert egress_of(openai, decisions)[:2] == ([True, False, False, False], 0.25)
+    assert egress_of(gemini, decisions)[:2] == ([True, False, True, False], 0.5)
+    assert egress_of(local, decisions)[1] == 0.0
+    # classes every item of the data set carries
+    decisions = asyncio.run(item_policy(gw, "moderation", items, ["health"]))
+    assert egress_of(gemini, decisions)[1] == 0.0
