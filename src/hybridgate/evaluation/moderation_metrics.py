@@ -37,7 +37,8 @@ MODERATION_CATEGORIES: tuple[str, ...] = (
 )
 
 
-def _as_arrays(y_true: Sequence[int] | np.ndarray, y_score: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _as_arrays(y_true: Sequence[int] | np.ndarray, y_score: Sequence[float] | np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y_true, dtype=np.int64).ravel()
     s = np.asarray(y_score, dtype=np.float64).ravel()
     if y.shape != s.shape:

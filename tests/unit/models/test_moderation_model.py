@@ -66,6 +66,12 @@ def test_hate_head_separates_slur_from_insult(model: ModerationModel) -> None:
     assert hateful["hate"] > 0.5 > plain["hate"]
 
 
+def test_group_plus_dehumanisation_raises_hate(model: ModerationModel) -> None:
+    attack, praise = model.score(["Muslims are vermin and should be wiped out", "I love my Muslim neighbours"])
+    assert attack["hate"] > 0.5 > praise["hate"]
+    assert attack["flagged"] >= attack["hate"]
+
+
 def test_self_harm_cue_reaches_flagged(model: ModerationModel) -> None:
     (row,) = model.score(["I just want to kill myself tonight"])
     assert row["self-harm"] >= 0.5 and row["flagged"] >= row["self-harm"]

@@ -15,33 +15,36 @@ import html
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["normalize", "NgramFeatures", "char_wb_ngrams", "char_wb_hashes", "hash_ngrams", "word_ngrams", "CHAR_NGRAMS", "WORD_NGRAMS"]
+__all__ = ["normalize", "NgramFeatures", "char_wb_ngrams", "char_wb_hashes", "hash_ngrams", "word_ngrams",
+           "CHAR_NGRAMS", "WORD_NGRAMS"]
 
 CHAR_NGRAMS: tuple[int, int] = (2, 5)
 WORD_NGRAMS: tuple[int, int] = (1, 2)
 
 # Cyrillic and Greek letters that render like Latin ones (lower case after casefold)
-_HOMOGLYPHS = str.maketrans(
+_HOMOGLYPHS: Mapping[int, str] = MappingProxyType(str.maketrans(
     {
         "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
         "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ɡ": "g", "ո": "n",
         "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
         "υ": "u", "χ": "x", "ω": "w", "ς": "c",
     }
-)
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+))
+_LEET: Mapping[int, str] = MappingProxyType(
+    str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}))
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _MENTION = re.compile(r"@\w+")
 _RT = re.compile(r"(?<!\w)rt(?!\w)")
 # a run of word characters and leet symbols; _unleet decides whether it is a disguised word ("sh1t", "a$$")
 _LEET_WORD = re.compile(r"[\w@$!]*[@$!0-9][\w@$!]*")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
-# five or more single letters separated by single spaces, dots, dashes or underscores: "f u c k"
+# four or more single letters separated by single spaces, dots, dashes or underscores: "f u c k"
 _SPACED = re.compile(r"(?<!\w)(?:[^\W\d_][ ._\-*]){3,}[^\W\d_](?!\w)")
 _REPEAT = re.compile(r"(.)\1{2,}")
 _MASKED = re.compile(r"(?<=[a-z])[*#]+(?=[a-z])")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -108,7 +109,7 @@ def lexicon_features(hits: np.ndarray) -> np.ndarray:
 
 
 # Phrase cues in normalised form (lower case, no accents); '*' = any word ending. EN, DE, PT.
-CUES: dict[str, tuple[str, ...]] = {
+CUES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "sexual": (
         "porn*", "porno*", "nude*", "nudes", "naked", "blowjob*", "handjob*", "horny", "orgasm*", "masturbat*",
         "dildo*", "cum", "cumming", "cumshot*", "jerk off", "jerking off", "suck my dick", "suck my cock",
@@ -140,12 +141,39 @@ CUES: dict[str, tuple[str, ...]] = {
         "umbringen", "toten", "ermorden", "erschiessen", "abschlachten", "vergasen", "aufhangen", "vergewaltig*",
         "matar", "mata*", "morte aos", "assassin*", "estupr*", "espancar", "tiro na cara", "enforcar",
     ),
+    # protected groups (identity terms) and dehumanising / derogatory predicates: their co-occurrence is the
+    # hate cue of the hate score (model._combine); on its own neither list says anything
+    "identity": (
+        "muslim*", "islam*", "jew", "jews", "jewish", "blacks", "black people", "black folks", "immigrant*",
+        "migrant*", "refugee*", "gays", "gay people", "gay men", "lesbian*", "trans people", "transgender*",
+        "trans women", "trans men", "women", "females", "disabled people", "disabled", "asians", "chinese",
+        "mexicans", "arabs", "africans", "gypsies", "roma", "hindus", "foreigners", "homosexuals", "queers",
+        "latinos", "hispanics", "indians", "pakis", "christians", "catholics", "atheists", "feminists",
+        "muslime", "islamisten", "juden", "fluchtling*", "auslander*", "migranten", "asylant*", "schwule*",
+        "lesben", "frauen", "turken", "araber", "afrikaner", "zigeuner", "kanaken", "behinderte*",
+        "muculmano*", "judeu*", "negros", "negras", "pretos", "imigrante*", "refugiado*", "gays", "lesbica*",
+        "travesti*", "transexua*", "mulheres", "nordestino*", "indios", "ciganos", "deficientes", "bichas",
+        "musulman*", "juifs", "noirs", "immigres", "inmigrantes", "judios", "negros", "mujeres",
+    ),
+    "derogation": (
+        "vermin", "parasite*", "cockroach*", "rats", "animals", "subhuman*", "sub-human*", "scum", "filth*",
+        "disgusting", "plague", "disease", "pests", "savages", "inferior", "trash", "garbage", "should die",
+        "must die", "deserve to die", "exterminate*", "wipe out", "wiped out", "get rid of", "deport*",
+        "go back to", "dont belong", "don't belong", "not human", "apes", "monkeys", "pigs", "worthless",
+        "criminals", "rapists", "terrorists", "hate", "despise", "can't stand", "cant stand", "are a cancer",
+        "are cancer", "mentally ill", "abominations", "abomination", "degenerate*", "useless", "stupid",
+        "ungeziefer", "parasiten", "ratten", "abschaum", "pack", "gesindel", "untermensch*", "tiere",
+        "dreck*", "raus", "abschieben", "kakerlaken", "hasse", "widerlich*", "pest", "minderwertig*",
+        "vermes", "parasitas", "ratos", "escoria", "lixo", "nojent*", "animais", "macacos", "sub-humano*",
+        "subhumano*", "deveriam morrer", "merecem morrer", "exterminar", "odeio", "inferiores", "doentes",
+        "vermine", "cafards", "dechets", "basura", "escoria", "odio", "ratas", "alimanas",
+    ),
     "violence/graphic": (
         "blood", "bloody", "gore", "gory", "guts", "entrails", "dismember*", "decapitat*", "mutilat*",
         "corpse*", "severed", "brains out", "skull crushed", "disembowel*", "flayed", "maggots",
         "blut", "leiche*", "zerstuckel*", "sangue", "cadaver*", "esquartej*", "decapita*", "tripas",
     ),
-}
+})
 
 
 def cue_hits(normalized_texts: Sequence[str], matcher: PhraseMatcher) -> np.ndarray:

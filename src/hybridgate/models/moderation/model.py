@@ -202,6 +202,12 @@ class ModerationModel:
 
         flagged_head = heads["flagged"]
         hate = heads["hate"]
+        weight = float(meta.get("hate_cue", 0.0))
+        if weight:
+            # a protected group named together with a dehumanising/derogatory or violent phrase: noisy-OR boost
+            group = cues[:, cue_names.index("identity")] > 0
+            attack = (cues[:, cue_names.index("derogation")] > 0) | (cues[:, cue_names.index("violence")] > 0)
+            hate = 1.0 - (1.0 - hate) * (1.0 - weight * (group & attack))
         s = {
             "hate": hate,
             "harassment": flagged_head,
