@@ -33,6 +33,7 @@ from .config_sections import (  # noqa: F401 - re-exported: the public names of 
     Condition,
     DataControlConfig,
     FeatureBudget,
+    ImageConfig,
     InHouseCost,
     LedgerConfig,
     ModelPrice,
@@ -81,6 +82,7 @@ class Config(_Strict):
     prices: PriceTable = Field(default_factory=PriceTable)
     features: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-feature options, validated by each feature")
+    images: ImageConfig = Field(default_factory=ImageConfig, description="image limits and URL handling")
     source: str = Field("<embedded default>", exclude=True)
 
     @model_validator(mode="after")

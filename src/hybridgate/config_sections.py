@@ -296,3 +296,35 @@ class ServerConfig(_Strict):
     max_body_bytes: int = Field(1 << 20, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics: bool = True
+
+
+class ImageConfig(_Strict):
+    """``images:`` — limits for images in requests, and how image URLs are handled (privacy/images.py,
+    privacy/image_requests.py). The gateway never fetches a URL unless it matches ``fetch_allow``."""
+
+    max_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest encoded image accepted, in bytes")
+    max_pixels: int = Field(50_000_000, ge=1, description="largest width x height; read from the header, "
+                                                          "before any decoding (decompression bombs)")
+    max_images: int = Field(32, ge=1, description="images per request")
+    quality: int = Field(90, ge=50, le=100, description="JPEG/WebP quality when an image is re-encoded")
+    max_side: int | None = Field(None, ge=64, description="downsize the longer side to this before an image "
+                                                          "leaves for a partner (vendors downsize anyway)")
+    pass_urls: bool = Field(True, description="https image URLs may go as they are to vendors that fetch "
+                                              "them themselves (the gateway then cannot strip their metadata)")
+    fetch_allow: list[str] = Field(default_factory=list, description="URL prefixes the gateway may fetch "
+                                   "images from, e.g. 'https://cdn.example.com/' or 'https://*.example.com/img/'")
+    fetch_timeout_s: float = Field(10.0, gt=0)
+    fetch_allow_private: bool = Field(False, description="let allow-listed hosts resolve to private, loopback "
+                                                         "or link-local addresses (tests, internal CDNs)")
+    max_concurrent: int = Field(2, ge=1, description="images decoded at once per partner provider (memory)")
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _prefixes(cls, v: list[str]) -> list[str]:
+        from urllib.parse import urlsplit
+
+        for entry in v:
+            parts = urlsplit(entry)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
+                raise ValueError(f"{entry!r}: expected an http(s) URL prefix such as 'https://cdn.example.com/'")
+        return v

@@ -59,6 +59,9 @@ class RequestContext:
     attempt_timeout: float | None = None  # seconds one upstream call may take
     attempts: list[Attempt] = field(default_factory=list)
     attempt: Attempt | None = None  # set on the per-call copy a guarded provider passes down
+    # facts for the egress record of this call (e.g. images sent: SHA-256, metadata removed); the
+    # privacy guard sets a fresh dict on its per-call copy, the ledger recorder adds it to ``extra``
+    egress_extra: dict[str, Any] | None = None
 
     @property
     def served_by(self) -> Attempt | None:

@@ -3,7 +3,8 @@
 Sits directly around a partner provider (inside the privacy guard), so what it records is
 what actually left: the SHA-256 of the exact bytes sent and received (measured by the HTTP
 client on the per-call attempt), the pseudonymisation mapping's digest, PII counts by type,
-data classes, tokens and cost. ``append`` returns only once the record is durable, so:
+data classes, tokens and cost, plus ``ctx.egress_extra`` (e.g. the SHA-256 of each image sent and the
+metadata fields stripped from it) in ``extra``. ``append`` returns only once the record is durable, so:
 
 * a plain answer is returned to the caller only after its record is committed;
 * a stream gets a record *before its first chunk is released* (response hash unknown yet)
@@ -75,7 +76,8 @@ class EgressRecorder:
             pii_counts=dict(d.pii_counts) if d else {}, mapping_sha256=mapping,
             response_sha256=attempt.response_sha256, prompt_tokens=attempt.prompt_tokens,
             completion_tokens=attempt.completion_tokens, cost_usd=cost, shadow=ctx.shadow, error=error,
-            extra=extra, raw_request=attempt.sent_bytes if self.ledger.store_raw else None,
+            extra={**(ctx.egress_extra or {}), **extra},
+            raw_request=attempt.sent_bytes if self.ledger.store_raw else None,
             raw_response=attempt.received_bytes if self.ledger.store_raw else None)
 
     async def _append(self, record: EgressRecord) -> None:

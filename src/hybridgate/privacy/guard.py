@@ -5,15 +5,24 @@ a partner: every text slot is rewritten with typed placeholders (``<PERSON_1>``)
 sees only those, and the placeholders in its answer — plain, tool-call arguments, or streamed
 and split across chunks — are turned back into the originals before the client sees them.
 Placeholders a model mangled are restored; ones it invented are left as they are.
+
+Images go first, for every partner call whatever the decision: each is validated, stripped of its
+metadata and re-encoded (``image_requests.strip_request_images``), so the stripped body is what
+leaves; what was sent and removed goes to the egress record through ``ctx.egress_extra``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
+from ..config_sections import ImageConfig
 from ..context import RequestContext
 from ..providers import Provider
+from ..providers._images import image_parts
+from .image_requests import strip_request_images
 from .policy import Decision
 from .entity import Entity
 from .pseudonym import StreamRestorer
@@ -48,14 +57,27 @@ def pseudonymised_body(method: str, body: dict[str, Any], decision: Decision) ->
     return map_texts(method, body, lambda i, t: p.pseudonymise(t, _occurrences(t, decision.values)))
 
 
-class PrivacyGuard:
-    """Wraps one provider; a no-op for in-house providers and for requests needing no pseudonyms."""
+def _innermost(obj: Any, attr: str, default: Any) -> Any:
+    """``attr`` of the first layer that has it, looking through wrappers' ``inner``."""
+    while obj is not None:
+        if hasattr(obj, attr):
+            return getattr(obj, attr)
+        obj = getattr(obj, "inner", None)
+    return default
 
-    def __init__(self, inner: Provider) -> None:
+
+class PrivacyGuard:
+    """Wraps one provider; a no-op for in-house providers and for requests needing no pseudonyms.
+
+    ``images``: the config's ``images:`` section (limits, URL allow-list); defaults when not given."""
+
+    def __init__(self, inner: Provider, images: ImageConfig | None = None) -> None:
         self.inner = inner
         self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
         self.capabilities = inner.capabilities
         self.config = getattr(inner, "config", None)
+        self.images = images or ImageConfig()
+        self._image_slots = asyncio.Semaphore(self.images.max_concurrent)  # bounds decoded images in memory
 
     def __repr__(self) -> str:
         return f"<PrivacyGuard {self.inner!r}>"
@@ -66,7 +88,24 @@ class PrivacyGuard:
             return None
         return d
 
+    async def _run(self, fn: Callable[[], Any]) -> Any:
+        async with self._image_slots:
+            return await asyncio.to_thread(fn)
+
+    async def _images(self, method: str, body: dict[str, Any],
+                      ctx: RequestContext) -> tuple[dict[str, Any], RequestContext]:
+        """The body with its images stripped, and a per-call context carrying the egress report."""
+        if self.in_house or next(image_parts(method, body), None) is None:
+            return body, ctx
+        fetches = bool(_innermost(self.inner, "fetches_image_urls", False))
+        body, report = await strip_request_images(method, body, config=self.images, fetches_urls=fetches,
+                                                  vendor=_innermost(self.inner, "image_limits", None),
+                                                  provider=self.name, run=self._run)
+        extra = report.as_extra()
+        return body, (replace(ctx, egress_extra={**(ctx.egress_extra or {}), **extra}) if extra else ctx)
+
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        body, ctx = await self._images("chat", body, ctx)
         d = self._decision(ctx)
         if d is None:
             return await self.inner.chat(body, ctx)
@@ -78,10 +117,12 @@ class PrivacyGuard:
         return await self.inner.embed(pseudonymised_body("embed", body, d) if d else body, ctx)
 
     async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        body, ctx = await self._images("moderate", body, ctx)
         d = self._decision(ctx)
         return await self.inner.moderate(pseudonymised_body("moderate", body, d) if d else body, ctx)
 
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        body, ctx = await self._images("chat_stream", body, ctx)
         d = self._decision(ctx)
         if d is None:
             async for chunk in self.inner.chat_stream(body, ctx):

@@ -33,6 +33,7 @@ from ..errors import (
     UnsupportedCapability,
 )
 from ._http import HttpClient, iter_sse, loads_event, parse_retry_after
+from ._images import VendorImageLimits, check_image_limits
 from .base import BaseProvider, Capability
 
 __all__ = ["AnthropicProvider", "from_anthropic_response", "to_anthropic_request"]
@@ -202,6 +203,15 @@ class AnthropicProvider(BaseProvider):
                               Capability.VISION})
     default_base_url = "https://api.anthropic.com"
     Options = _Options
+    # Vision guide (docs.claude.com/en/docs/build-with-claude/vision): JPEG, PNG, GIF, WebP; 100 images per
+    # API request (200k-context models; others 600); at most 8000x8000 px, 2000x2000 px when a request has
+    # more than 20 images; 32 MB per request. Per image 5 MB, measured on the base64 string (the API's error
+    # "image exceeds 5 MB maximum: N bytes > 5242880 bytes"). Image blocks may have a url source.
+    image_limits: VendorImageLimits | None = VendorImageLimits(
+        max_images=100, max_image_b64=5 * 1024 * 1024, max_total_b64=32 * 1000 * 1000,
+        mime_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}),
+        max_side=8000, many_images=(20, 2000))
+    fetches_image_urls = True
 
     def __init__(self, name, config) -> None:
         super().__init__(name, config)
@@ -213,7 +223,11 @@ class AnthropicProvider(BaseProvider):
     def _on_error(self, status: int, headers: Any, body: bytes) -> NoReturn:
         translate_anthropic_error(self.name, status, headers, body)
 
+    def _check_images(self, method: str, body: dict[str, Any]) -> None:
+        check_image_limits(self.name, self.vendor, self.image_limits, self.fetches_image_urls, method, body)
+
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        self._check_images("chat", body)
         req = to_anthropic_request(body, self.options.default_max_tokens)
         data, _ = await self.http.request_json("POST", "/v1/messages", self._on_error, req, ctx=ctx)
         if not isinstance(data, dict) or data.get("type") != "message":
@@ -221,6 +235,7 @@ class AnthropicProvider(BaseProvider):
         return from_anthropic_response(data)
 
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        self._check_images("chat_stream", body)
         req = {**to_anthropic_request(body, self.options.default_max_tokens), "stream": True}
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         cid, created, model = "", int(time.time()), body["model"]

@@ -32,6 +32,7 @@ from ..errors import (
     ProviderUnavailable,
 )
 from ._http import HttpClient, iter_sse, loads_event
+from ._images import VendorImageLimits, check_image_limits
 from .base import BaseProvider, Capability
 
 __all__ = ["GeminiProvider", "to_gemini_request", "from_gemini_response"]
@@ -271,6 +272,16 @@ class GeminiProvider(BaseProvider):
     capabilities = frozenset({Capability.CHAT, Capability.STREAM, Capability.TOOLS, Capability.JSON_MODE,
                               Capability.VISION, Capability.EMBEDDINGS})
     default_base_url = "https://generativelanguage.googleapis.com"
+    # Gemini API docs (ai.google.dev/gemini-api/docs/image-understanding and
+    # ai.google.dev/gemini-api/docs/prompting_with_media#supported_file_formats):
+    # PNG, JPEG, WEBP, HEIC, HEIF (no GIF); up to 3,600 images per request; inline data only while the whole
+    # request stays under 20 MB (larger: the Files API). fileData.fileUri must be a Files API URI (the
+    # generateContent docs; the proto only says "URI"): Gemini fetches no arbitrary web URLs.
+    image_limits: VendorImageLimits | None = VendorImageLimits(
+        max_images=3600, max_image_b64=20 * 1000 * 1000, max_total_b64=20 * 1000 * 1000,
+        mime_types=frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}),
+        url_prefixes=("https://generativelanguage.googleapis.com/v1beta/files/",))
+    fetches_image_urls = False
 
     def __init__(self, name, config) -> None:
         super().__init__(name, config)
@@ -287,7 +298,11 @@ class GeminiProvider(BaseProvider):
         model = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
         return f"/v1beta/{model}:{method}"
 
+    def _check_images(self, method: str, body: dict[str, Any]) -> None:
+        check_image_limits(self.name, self.vendor, self.image_limits, self.fetches_image_urls, method, body)
+
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        self._check_images("chat", body)
         req = to_gemini_request(body)
         data, _ = await self.http.request_json("POST", self._path(body["model"], "generateContent"), self._on_error,
                                                req, ctx=ctx)
@@ -298,6 +313,7 @@ class GeminiProvider(BaseProvider):
                                     provider=self.name) from exc
 
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        self._check_images("chat_stream", body)
         req = to_gemini_request(body)
         cid, created, model = "chatcmpl-" + uuid.uuid4().hex, int(time.time()), body["model"]
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

@@ -3,6 +3,12 @@
 Each local model is named (the route's upstream ``model``) and loaded lazily on first use;
 inference runs in a worker thread so the event loop keeps serving. Which models exist is
 the table in ``LocalProvider._factories`` — feature issues add theirs there.
+
+Moderation takes OpenAI's input shapes: a string or list of strings (one result each, text model), or
+a list of ``{"type": "text"}`` / ``{"type": "image_url"}`` parts (one combined result, as OpenAI's omni
+model does): texts go to the text model, images (``data:`` URLs, validated by ``privacy.images``) to
+NudeNet (``nudenet``, the ``sexual`` category), and ``category_applied_input_types`` says which input
+types each score covers. The gateway does not fetch image URLs for in-house models.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pydantic import BaseModel
 
 from ..context import RequestContext
 from ..errors import InvalidRequest, ModelNotFound, NotConfigured
+from ._images import part_url
 from .base import BaseProvider, Capability
 
 __all__ = ["LocalProvider"]
@@ -38,10 +45,26 @@ def _load_moderation() -> Any:
     return ModerationModel.load()
 
 
+def _load_nudenet() -> Any:
+    try:
+        from ..models.image_moderation import NudeNetModerator
+
+        return NudeNetModerator.load_default(threads=1)
+    except (ImportError, FileNotFoundError) as exc:
+        raise NotConfigured(f"the in-house image moderator needs the nudenet wheel (pip install nudenet): {exc}") \
+            from None
+
+
+IMAGE_MODEL = "nudenet"
+
+
 class _Options(BaseModel):
     model_config = {"extra": "forbid"}
     threads: int = 2
     max_batch: int = 256
+    image_threshold: float = 0.5  # NudeNet box confidence at which an image is flagged sexual
+    image_max_bytes: int = 20 * 1024 * 1024
+    image_max_pixels: int = 50_000_000
 
 
 # OpenAI's moderation categories; the in-house model scores the ones it was trained on
@@ -55,6 +78,7 @@ OPENAI_MODERATION_KEYS = (
 
 class LocalProvider(BaseProvider):
     capabilities = frozenset({Capability.EMBEDDINGS, Capability.MODERATION})
+    moderation_input_types = frozenset({"text", "image"})  # images in moderation input; no chat vision
     default_in_house = True
     Options = _Options
 
@@ -63,6 +87,7 @@ class LocalProvider(BaseProvider):
         self._factories: dict[str, Callable[[], Any]] = {
             "all-minilm-l6-v2": _load_minilm,
             "hybridgate-moderation": _load_moderation,
+            IMAGE_MODEL: _load_nudenet,
         }
         self._loaded: dict[str, Any] = {}
         self._lock = asyncio.Lock()
@@ -112,9 +137,15 @@ class LocalProvider(BaseProvider):
     async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         name = body.get("model") or "hybridgate-moderation"
         inputs = body.get("input")
+        if isinstance(inputs, list) and any(isinstance(t, dict) for t in inputs):
+            return await self._moderate_parts(name, inputs)
+        if name == IMAGE_MODEL:
+            raise InvalidRequest(f"{IMAGE_MODEL} moderates images: send input as "
+                                 '[{"type": "image_url", "image_url": {"url": "data:..."}}]', param="input")
         texts = [inputs] if isinstance(inputs, str) else inputs
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise InvalidRequest("the in-house moderation model takes a string or a list of strings", param="input")
+            raise InvalidRequest("the in-house moderation model takes a string, a list of strings, or a list of "
+                                 "text and image_url parts", param="input")
         model = await self._model(name)
         scores = await self._run(model.score, texts)
         threshold = getattr(model, "threshold", 0.5)
@@ -130,6 +161,67 @@ class LocalProvider(BaseProvider):
                 "flagged_score": flagged_score,
             })
         return {"id": "modr-" + uuid.uuid4().hex[:24], "model": name, "results": results,
+                "created": int(time.time())}
+
+    def _image_scores(self, model: Any, urls: list[str]) -> list[float]:
+        """Validate and decode the images (privacy.images), then score them; runs in a worker thread."""
+        from ..privacy.images import ImageLimits, decode_data_url, load_image
+
+        limits = ImageLimits(max_bytes=self.options.image_max_bytes, max_pixels=self.options.image_max_pixels)
+        images = []
+        for u in urls:  # one full-size decode at a time: each is shrunk before the next is decoded
+            im = load_image(decode_data_url(u, limits.max_bytes)[1], limits, target_side=640)
+            im.thumbnail((640, 640))
+            images.append(im)
+        return [s.sexual for s in model.score(images)]
+
+    async def _moderate_parts(self, name: str, parts: list[Any]) -> dict[str, Any]:
+        """One combined result for a list of text and image_url parts (OpenAI's omni-moderation shape)."""
+        texts, urls = [], []
+        for p in parts:
+            kind = p.get("type") if isinstance(p, dict) else None
+            if kind == "text" and isinstance(p.get("text"), str):
+                texts.append(p["text"])
+            elif kind == "image_url":
+                url = part_url(p)
+                if not url.startswith("data:"):
+                    raise InvalidRequest("the in-house moderator takes images as data: URLs (base64); it does not "
+                                         "fetch URLs", code="invalid_image_url", param="input")
+                urls.append(url)
+            else:
+                raise InvalidRequest("moderation input parts must be {type: text, text} or {type: image_url, "
+                                     "image_url: {url}}", param="input")
+        if not texts and not urls:
+            raise InvalidRequest("moderation input is empty", param="input")
+        if name == IMAGE_MODEL and texts:
+            raise InvalidRequest(f"{IMAGE_MODEL} moderates images only; use hybridgate-moderation for text "
+                                 "and images together", param="input")
+        text_name = None if name == IMAGE_MODEL else name
+        text_scores: dict[str, float] = {}
+        text_flagged, threshold = 0.0, 0.5
+        if texts:
+            model = await self._model(text_name or "hybridgate-moderation")
+            threshold = getattr(model, "threshold", 0.5)
+            for s in await self._run(model.score, texts):
+                for k in (*OPENAI_MODERATION_KEYS, "flagged"):
+                    text_scores[k] = max(text_scores.get(k, 0.0), float(s.get(k, 0.0)))
+            text_flagged = text_scores.get("flagged", max(text_scores.values(), default=0.0))
+        image_sexual = 0.0
+        if urls:
+            detector = await self._model(IMAGE_MODEL)
+            image_sexual = max(await self._run(self._image_scores, detector, urls))
+        img_threshold = self.options.image_threshold
+        scores = {k: text_scores.get(k, 0.0) for k in OPENAI_MODERATION_KEYS}
+        scores["sexual"] = max(scores["sexual"], image_sexual)
+        categories = {k: bool(texts) and text_scores.get(k, 0.0) >= threshold for k in OPENAI_MODERATION_KEYS}
+        categories["sexual"] = categories["sexual"] or image_sexual >= img_threshold
+        applied = {k: (["text"] if texts else []) + (["image"] if urls and k == "sexual" else [])
+                   for k in OPENAI_MODERATION_KEYS}
+        flagged_score = max(text_flagged, image_sexual)
+        result = {"flagged": (bool(texts) and text_flagged >= threshold) or image_sexual >= img_threshold,
+                  "categories": categories, "category_scores": scores, "category_applied_input_types": applied,
+                  "flagged_score": flagged_score}
+        return {"id": "modr-" + uuid.uuid4().hex[:24], "model": name, "results": [result],
                 "created": int(time.time())}
 
     async def list_models(self) -> list[str]:

@@ -23,6 +23,7 @@ from ..errors import (
     ProviderUnavailable,
 )
 from ._http import HttpClient, iter_sse, loads_event, parse_retry_after
+from ._images import VendorImageLimits, check_image_limits
 from .base import BaseProvider, Capability
 
 __all__ = ["OpenAIProvider", "translate_openai_error"]
@@ -63,6 +64,13 @@ class OpenAIProvider(BaseProvider):
          Capability.EMBEDDINGS, Capability.MODERATION}
     )
     default_base_url = "https://api.openai.com/v1"
+    # Images and vision guide, "Image input requirements" (platform.openai.com/docs/guides/images-vision):
+    # PNG, JPEG, WEBP, non-animated GIF; up to 20 MB per image, 500 images and 50 MB of images per request.
+    # OpenAI fetches https image URLs itself.
+    image_limits: VendorImageLimits | None = VendorImageLimits(
+        max_images=500, max_image_b64=20 * 1024 * 1024, max_total_b64=50 * 1024 * 1024,
+        mime_types=frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"}))
+    fetches_image_urls = True
 
     def __init__(self, name, config) -> None:
         super().__init__(name, config)
@@ -74,13 +82,18 @@ class OpenAIProvider(BaseProvider):
     def _on_error(self, status: int, headers: Any, body: bytes) -> NoReturn:
         translate_openai_error(self.name, status, headers, body)
 
+    def _check_images(self, method: str, body: dict[str, Any]) -> None:
+        check_image_limits(self.name, self.vendor, self.image_limits, self.fetches_image_urls, method, body)
+
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        self._check_images("chat", body)
         data, _ = await self.http.request_json("POST", "/chat/completions", self._on_error, body, ctx=ctx)
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise ProviderBadOutput(f"{self.name}: chat response has no choices", provider=self.name)
         return data
 
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        self._check_images("chat_stream", body)
         body = {**body, "stream": True}
         finished, done = False, False
         async with self.http.stream("/chat/completions", self._on_error, body, ctx=ctx) as resp:
@@ -112,6 +125,7 @@ class OpenAIProvider(BaseProvider):
         return data
 
     async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        self._check_images("moderate", body)
         data, _ = await self.http.request_json("POST", "/moderations", self._on_error, body, ctx=ctx)
         if not isinstance(data, dict) or not isinstance(data.get("results"), list):
             raise ProviderBadOutput(f"{self.name}: moderation response has no results", provider=self.name)

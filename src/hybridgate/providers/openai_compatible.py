@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigError
+from ._images import ImageNotAccepted, image_parts
 from .base import Capability
 from .openai import OpenAIProvider
 
@@ -22,11 +23,16 @@ class _Options(BaseModel):
     model_config = {"extra": "forbid"}
     vision: bool = False
     embeddings: bool = True
+    # images per request the served model takes (e.g. what vLLM's --limit-mm-per-prompt allows);
+    # None: no check here, the server decides
+    max_images: int | None = None
 
 
 class OpenAICompatibleProvider(OpenAIProvider):
     default_in_house = True
     Options = _Options
+    image_limits = None  # the served model decides (vision on/off and max_images are options)
+    fetches_image_urls = False  # not every server fetches URLs (llama.cpp does not); assume none does
 
     def __init__(self, name, config) -> None:
         if not config.base_url:
@@ -39,6 +45,14 @@ class OpenAICompatibleProvider(OpenAIProvider):
         if self.options.embeddings:
             caps.add(Capability.EMBEDDINGS)
         self.capabilities = frozenset(caps)
+
+    def _check_images(self, method: str, body: dict[str, Any]) -> None:
+        n = sum(1 for _ in image_parts(method, body))
+        if n and not self.options.vision:
+            raise self._unsupported("image input (set options.vision: true if the served model has vision)")
+        if self.options.max_images is not None and n > self.options.max_images:
+            raise ImageNotAccepted(f"{self.name} takes at most {self.options.max_images} image(s) per request "
+                                   f"(options.max_images); got {n}", provider=self.name)
 
     async def moderate(self, body: dict[str, Any], ctx) -> dict[str, Any]:
         raise self._unsupported("moderations (use the moderation feature's LLM moderator instead)")
