@@ -77,7 +77,16 @@ def test_chat_without_any_chat_provider_says_what_to_set(served):
     assert r.status_code == 422
 
 
-def test_logs_are_json_with_request_id(served):
+def test_in_house_moderation_through_the_sdk(served):
+    url, _, _ = served
+    client = openai.OpenAI(base_url=url + "/v1", api_key="hg-local-dev-key", max_retries=0)
+    r = client.moderations.create(input=["You are a worthless idiot and I hate you", "Thanks, see you tomorrow!"])
+    toxic, kind = r.results
+    assert toxic.flagged and not kind.flagged
+    assert toxic.category_scores.harassment > kind.category_scores.harassment
+
+
+def test_logs_are_json_with_request_id(served):  # last: it stops the server to read its log
     url, _, proc = served
     r = httpx.get(url + "/v1/models", headers={"authorization": "Bearer hg-local-dev-key", "x-request-id": "trace-abc-123"})
     assert r.status_code == 200
