@@ -48,6 +48,8 @@ class ProviderResult:
     cost_usd: float = 0.0
     n: int = 0
     predictions: list[Any] = field(default_factory=list)
+    item_latency_ms: list[float | None] = field(default_factory=list)  # by item index
+    item_cost_usd: list[float] = field(default_factory=list)  # by item index
 
     def to_dict(self) -> dict[str, Any]:
         return {"metrics": self.metrics, "latency_ms": latency_summary(self.latencies_ms),
@@ -83,7 +85,8 @@ def _progress(total: int, desc: str, quiet: bool) -> Any:
 
 
 async def _run_items(gateway: Any, task: Any, target: EvalTarget, items: list[Any], quiet: bool) -> ProviderResult:
-    res = ProviderResult(metrics={}, n=len(items), predictions=[None] * len(items))
+    res = ProviderResult(metrics={}, n=len(items), predictions=[None] * len(items),
+                         item_latency_ms=[None] * len(items), item_cost_usd=[0.0] * len(items))
     sem = asyncio.Semaphore(max(1, getattr(task, "concurrency", 4)))
     bar = _progress(len(items), f"{task.feature} · {target.name}", quiet)
     accountant = gateway.accountant
@@ -97,10 +100,14 @@ async def _run_items(gateway: Any, task: Any, target: EvalTarget, items: list[An
             except HybridgateError:
                 res.errors += 1
             finally:
-                res.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+                took = (time.perf_counter() - t0) * 1000.0
+                res.latencies_ms.append(took)
+                res.item_latency_ms[i] = took
                 for a in ctx.attempts:
                     if a.network and a.elapsed_ms is not None:
-                        res.cost_usd += accountant.cost(a)
+                        cost = accountant.cost(a)
+                        res.cost_usd += cost
+                        res.item_cost_usd[i] += cost
                         if not a.in_house:
                             res.egress_requests += 1
                 bar.update(1)
