@@ -75,7 +75,7 @@ class Gateway:
         for name, pc in config.providers.items():
             provider: Provider = build_provider(name, pc)
             if not provider.in_house:
-                provider = PrivacyGuard(EgressRecorder(provider, self.ledger))
+                provider = PrivacyGuard(EgressRecorder(provider, self.ledger), images=config.images)
             self.providers[name] = GuardedProvider(provider, CircuitBreaker(name, pc.breaker))
         self.routes: dict[str, Route] = build_routes(config, self.providers)
         self.accountant = Accountant(config, UsageHandle(ledger_url(config)) if config.ledger.usage else None,

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from ..context import RequestContext
-from ..errors import InvalidRequest, ModelNotFound, NotConfigured
+from ..errors import HybridgateError, InvalidRequest, ModelNotFound, NotConfigured, ProviderUnavailable
 from ._images import part_url
 from .base import BaseProvider, Capability
 
@@ -103,7 +103,13 @@ class LocalProvider(BaseProvider):
                                 f"available: {sorted(self._factories)}")
         async with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = await asyncio.to_thread(factory)
+                try:
+                    self._loaded[name] = await asyncio.to_thread(factory)
+                except HybridgateError:
+                    raise
+                except (OSError, ValueError) as exc:  # missing or damaged weights: fall back, don't crash
+                    raise ProviderUnavailable(f"{self.name}: in-house model {name!r} cannot be loaded "
+                                              f"({type(exc).__name__}: {exc})", provider=self.name) from exc
         return self._loaded[name]
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:

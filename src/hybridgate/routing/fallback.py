@@ -57,6 +57,12 @@ def _eligible(candidates: Sequence[Candidate], method: str, body: dict[str, Any]
     return ok
 
 
+def _stops(exc: ProviderError) -> bool:
+    """Whether this error ends the candidate chain: the request itself is wrong for everyone.
+    A refusal raised locally for one vendor's limits (``local``) lets the next candidate try."""
+    return isinstance(exc, ProviderInvalidRequest) and not getattr(exc, "local", False)
+
+
 def _final(errors: list[ProviderError]) -> ProviderError:
     if not errors:
         return ProviderTimeout("the request's deadline passed before any provider answered")
@@ -103,7 +109,7 @@ async def call_route(route: Route, method: str, body: dict[str, Any], ctx: Reque
                 result = await attempt(cand)
             except ProviderError as exc:
                 errors.append(exc)
-                if isinstance(exc, ProviderInvalidRequest):
+                if _stops(exc):
                     break
                 continue
             route.shares.record(cand.provider.vendor)
@@ -135,7 +141,7 @@ async def call_route(route: Route, method: str, body: dict[str, Any], ctx: Reque
                 if not isinstance(exc, ProviderError):
                     raise exc
                 errors.append(exc)
-                if isinstance(exc, ProviderInvalidRequest):
+                if _stops(exc):
                     queue.clear()
     finally:
         for task in pending:
@@ -179,7 +185,7 @@ async def stream_route(route: Route, body: dict[str, Any], ctx: RequestContext,
             stream, first = await with_retries(lambda: _open(cand, req, ctx), route.config.retry, ctx, rng)
         except ProviderError as exc:
             errors.append(exc)
-            if isinstance(exc, ProviderInvalidRequest) and stream_id is None:
+            if _stops(exc) and stream_id is None:
                 break
             continue
         resumed = stream_id is not None  # the client already holds chunks of this stream

@@ -167,3 +167,25 @@ async def test_deadline_bounds_the_whole_request(emulator):
         await g.chat({"model": "r", "messages": MSG}, RequestContext())
     assert time.monotonic() - t0 < 1.2
     await g.aclose()
+
+
+async def test_local_model_that_cannot_load_falls_back(tmp_path, emulator):
+    """Missing in-house weights are a provider failure (fallback), not a crash."""
+    partner = emulator("openai")
+    cfg = {"state_dir": str(tmp_path),
+           "providers": {"local": {"type": "local"}, "openai": {"type": "openai", "base_url": partner.url, "api_key": "k"}},
+           "routes": {"mod": {"capability": "moderation", "targets": ["local:hybridgate-moderation", "openai:omni"],
+                              "retry": {"attempts": 1}}},
+           "data_control": {"pii": {"enabled": False}}}
+    g = Gateway(parse_config(cfg))
+    inner = g.providers["local"].inner
+
+    def broken():
+        raise FileNotFoundError("weights/heads.npz")
+
+    inner._factories["hybridgate-moderation"] = broken
+    ctx = RequestContext()
+    r = await g.moderate({"model": "mod", "input": "I will kill you"}, ctx)
+    assert ctx.served_by.provider == "openai" and r["results"][0]["flagged"]
+    assert ctx.attempts[0].error == "provider_unavailable"
+    await g.aclose()
