@@ -62,6 +62,8 @@ class RequestContext:
     # facts for the egress record of this call (e.g. images sent: SHA-256, metadata removed); the
     # privacy guard sets a fresh dict on its per-call copy, the ledger recorder adds it to ``extra``
     egress_extra: dict[str, Any] | None = None
+    # request-level facts every egress record of this request carries (e.g. the prompt template version)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def served_by(self) -> Attempt | None:

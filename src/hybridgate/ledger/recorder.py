@@ -76,7 +76,7 @@ class EgressRecorder:
             pii_counts=dict(d.pii_counts) if d else {}, mapping_sha256=mapping,
             response_sha256=attempt.response_sha256, prompt_tokens=attempt.prompt_tokens,
             completion_tokens=attempt.completion_tokens, cost_usd=cost, shadow=ctx.shadow, error=error,
-            extra={**(ctx.egress_extra or {}), **extra},
+            extra={**ctx.extra, **(ctx.egress_extra or {}), **extra},
             raw_request=attempt.sent_bytes if self.ledger.store_raw else None,
             raw_response=attempt.received_bytes if self.ledger.store_raw else None)
 

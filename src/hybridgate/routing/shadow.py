@@ -147,7 +147,7 @@ class ShadowRunner:
                 continue
             sctx = RequestContext(app=ctx.app, feature=ctx.feature, route=ctx.route, policy_version=ctx.policy_version,
                                   data_classes=ctx.data_classes, language=ctx.language, shadow=True,
-                                  privacy=ctx.privacy, attempt_timeout=ctx.attempt_timeout)
+                                  privacy=ctx.privacy, attempt_timeout=ctx.attempt_timeout, extra=dict(ctx.extra))
             task = asyncio.ensure_future(self._run(st, cand, sctx, served, call, compare))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
