@@ -9,7 +9,7 @@ PORT   ?= 8080
 # torch first, from the CPU wheel on disk: anything depending on torch must not pull a CUDA build
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test install install-dev services bench clean
+.PHONY: run test install install-dev services tools bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,10 @@ run: install
 services:
 	scripts/ensure-services.sh
 
-test: install-dev services
+tools:
+	scripts/ensure-tools.sh
+
+test: install-dev services tools
 	HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install-dev
