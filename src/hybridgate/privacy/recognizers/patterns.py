@@ -35,8 +35,8 @@ _SSN = re.compile(r"(?<![0-9-])([0-9]{3})([- .]?)([0-9]{2})\2([0-9]{4})(?![0-9]|
 _IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])")
 _IPV6 = re.compile(r"(?<![A-Za-z0-9:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:[0-9]{1,3}\.){3}[0-9]{1,3}|[0-9A-Fa-f]{1,4})?(?:/[0-9]{1,3})?(?![A-Za-z0-9:])")
 _PHONE = re.compile(
-    r"(?<![A-Za-z0-9+])(?:(?:\+|00)[0-9]{1,3}[ .-]?)?(?:\(0\)[ ]?)?(?:\([0-9]{1,5}\)[ .-]?)?[0-9]{1,6}"
-    r"(?:[ .-][0-9]{1,6}){0,5}(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?(?![A-Za-z0-9])",
+    r"(?<![A-Za-z0-9+])(?:(?:\+|00)[0-9]{1,3}[ .-]?)?(?:\(0\)[ ]?)?(?:\([0-9]{1,5}\)[ .-]?)?[0-9]{1,10}"
+    r"(?:[ .-][0-9]{1,10}){0,5}(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?(?![A-Za-z0-9])",
     _I,
 )
 _PHONE_CONTEXT = re.compile(
@@ -105,6 +105,7 @@ _ORG = re.compile(
     r"Capital|Consulting|Labs|Industries|Enterprises|Ventures|Markets|GmbH|AG|PLC|LLP|Oy)(?![\w-])\.?"
 )
 _ANY_DIGIT = re.compile(r"[0-9]")
+_E164 = re.compile(r"(?<![A-Za-z0-9+])\+[0-9]{7,15}(?![0-9])")
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}|-----BEGIN|(?i:pass|secret|token|key|bearer|credential)")
 _TITLE = re.compile(r"(?<![A-Za-z])(?:Mr|Mrs|Ms|Mx|Dr|Prof|Miss|Sir|Dame|Rev)\.?(?=\s+\w)")
 
@@ -124,6 +125,14 @@ def _prefixes(s: str) -> Iterator[str]:
     for i in range(len(s) - 1, 0, -1):
         if s[i] in " -":
             yield s[:i]
+
+
+def _after_plus(text: str, start: int) -> bool:
+    """Whether the digit run ending at ``start`` (digits and single separators) opens with "+"."""
+    i = start
+    while i > 0 and start - i < 16 and text[i - 1] in "0123456789 .-":
+        i -= 1
+    return i > 0 and text[i - 1] == "+" and i < start
 
 
 def _cc_grouping_ok(s: str) -> bool:
@@ -201,6 +210,8 @@ def _urls(text: str) -> Iterator[Match]:
 def _numbers(text: str) -> Iterator[Match]:
     for m in _CC.finditer(text):
         s = m.group()
+        if _after_plus(text, m.start()):
+            continue  # "+1 1617 0840 1195" is a phone number, whatever its checksum
         good = next((p for p in _prefixes(s) if luhn_ok(p) and _cc_grouping_ok(p) and len(set(digits(p))) > 2), None)
         if good:
             yield m.start(), m.start() + len(good), "CREDIT_CARD", 0.97
@@ -230,6 +241,8 @@ def _numbers(text: str) -> Iterator[Match]:
         score = _phone_score(text, m.start(), m.group())
         if score:
             yield m.start(), m.end(), "PHONE_NUMBER", score
+    for m in _E164.finditer(text):
+        yield m.start(), m.end(), "PHONE_NUMBER", 0.9
     for m in _DL.finditer(text):
         ctx = bool(_DL_CONTEXT.search(text[max(0, m.start() - 50) : m.start()]))
         yield m.start(), m.end(), "US_DRIVER_LICENSE", 0.9 if ctx else 0.6
