@@ -1,11 +1,12 @@
 """Translation: throughput of the in-house CTranslate2 path and overhead of the protected-span layer.
 
-    PYTHONPATH=src .venv/bin/python bench/translation.py [--data FILE.jsonl] [--n 500] [--runs 3]
+    PYTHONPATH=src .venv/bin/python bench/translation.py [--data FILE.jsonl] [--n 300] [--runs 3] [--nllb-n 64]
                                                          [--no-opus-shape] [--write] [--json OUT.json]
 
 * Protected spans: CPU µs per text for find / mask / unmask / mask+unmask (+ a 50-term glossary) on ONE core
   (process pinned to CPU 0), on (a) the dev sources as they are and (b) the same sources dressed as social posts
-  (mention, hashtag, URL with query, emoji ZWJ sequence, quantity). Median of ``--runs`` runs after a warm-up.
+  (mention, hashtag, URL with query, emoji ZWJ sequence, quantity). Median of ``--span-runs`` runs after a
+  warm-up; CPU time of the process, so other load on the machine inflates it less than wall time.
   Language identification (Lingua, 6 languages) and cache look-ups are timed the same way.
 * CTranslate2: sentences/s of ``CT2Translator.translate_sync`` (segmentation, SentencePiece, translate_batch,
   detokenisation) over ``--n`` dev sources, batch 32, int8, median of ``--runs`` runs after a warm-up, with
@@ -13,7 +14,8 @@
   d_model 512, 6+6 layers, 8 heads, FFN 2048, vocabulary 58,101) — no converted OPUS-MT/NLLB weights can be
   obtained offline here, so (b) stands in for the compute cost. Random weights never emit ``</s>`` sensibly,
   so every output is forced to ``--out-tokens`` tokens (min = max decoding length), about what a real
-  translation of these short sentences needs.
+  translation of these short sentences needs. (c) with ``--nllb-n N``: a random model with the shape of
+  NLLB-200-distilled-600M (M2M100, d_model 1024, 12+12 layers, vocabulary 256,204) on N sentences.
 * ``--write`` replaces the ``## Translation`` section of BENCHMARKS.md (creating the file if needed).
 """
 
@@ -112,9 +114,11 @@ def bench_langid_and_cache(texts: list[str], runs: int) -> dict[str, float]:
     }
 
 
-def bench_ct2(texts: list[str], runs: int, out_tokens: int, opus_shape: bool) -> list[dict[str, object]]:
+def bench_ct2(
+    texts: list[str], runs: int, out_tokens: int, opus_shape: bool, nllb_n: int = 0
+) -> list[dict[str, object]]:
     from hybridgate.features.translation.ct2 import CT2Options, CT2Translator
-    from hybridgate.features.translation.tinymodel import build_tiny_marian
+    from hybridgate.features.translation.tinymodel import build_tiny_marian, build_tiny_nllb
 
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,6 +144,23 @@ def bench_ct2(texts: list[str], runs: int, out_tokens: int, opus_shape: bool) ->
                                  "sentences_per_cpu_s": round(1e6 / cpu, 1)})
                     print(rows[-1], file=sys.stderr)
                     tr.close()
+    if nllb_n:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            path = build_tiny_nllb(Path(tmp) / "nllb", d_model=1024, layers=12, heads=16, ffn_dim=4096,
+                                   pad_vocab_to=256204, quantization="int8")
+            print(f"built NLLB-600M-shaped model in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+            for threads, beam in ((1, 1), (2, 2)):
+                options = CT2Options(compute_type="int8", intra_threads=threads, beam_size=beam, max_batch_size=32,
+                                     max_decoding_length=out_tokens, min_decoding_length=out_tokens)
+                tr = CT2Translator({"*": path}, options=options)
+                tr.translate_sync(texts[:8], "en", "de")
+                wall, cpu = timed(lambda t=tr: t.translate_sync(texts[:nllb_n], "en", "de"), nllb_n, runs)
+                rows.append({"model": f"NLLB-200-distilled-600M shape, random (d1024, 12+12, vocab 256,204; "
+                                      f"{nllb_n} sentences)", "threads": threads, "beam": beam,
+                             "sentences_per_s": round(1e6 / wall, 1), "sentences_per_cpu_s": round(1e6 / cpu, 1)})
+                print(rows[-1], file=sys.stderr)
+                tr.close()
     return rows
 
 
@@ -150,7 +171,7 @@ def render(report: dict) -> str:
                  "numbers as upper bounds on cost).")
     lines.append("")
     lines.append("### Protected-span layer (one core, CPU µs per text, median of "
-                 f"{report['runs']} runs over {report['n']} texts)")
+                 f"{report['span_runs']} runs over {report['n']} texts)")
     lines.append("")
     spans = report["spans"]
     cols = list(next(iter(spans.values())).keys())
@@ -169,8 +190,8 @@ def render(report: dict) -> str:
     for k, v in report["langid_cache"].items():
         lines.append(f"| {k} | {v:.1f} |" if isinstance(v, float) else f"| {k} | {v} |")
     lines.append("")
-    lines.append(f"### In-house CTranslate2 throughput ({report['n']} dev sentences, batch 32, int8, "
-                 f"output forced to {report['out_tokens']} tokens)")
+    lines.append(f"### In-house CTranslate2 throughput ({report['n']} dev sentences unless noted, batch 32, "
+                 f"int8, output forced to {report['out_tokens']} tokens, median of {report['runs']} runs)")
     lines.append("")
     lines.append("| model | intra threads | beam | sentences/s (wall) | sentences per CPU-second |")
     lines.append("|---|---:|---:|---:|---:|")
@@ -191,17 +212,20 @@ def write_section(text: str) -> None:
         new = current.rstrip("\n") + "\n\n" + text
     else:
         end = current.find("\n## ", start + 1)
-        new = current[:start] + text + ("" if end == -1 else current[end + 1:])
+        new = current[:start] + text.rstrip("\n") + "\n" + ("" if end == -1 else "\n" + current[end + 1:])
     path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out-tokens", type=int, default=16)
     parser.add_argument("--no-opus-shape", action="store_true")
+    parser.add_argument("--nllb-n", type=int, default=64, help="sentences for the NLLB-600M-shaped model (0: skip)")
+    parser.add_argument("--span-runs", type=int, default=15)
+    parser.add_argument("--ct2-from", type=Path, help="reuse the CTranslate2 rows of an earlier --json report")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -213,10 +237,19 @@ def main() -> None:
     load_start = os.getloadavg()[0]
     all_cpus = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(all_cpus)})  # the span layer and lookups: one core
-    spans = bench_spans(texts, args.runs)
-    langid_cache = bench_langid_and_cache(texts, args.runs)
+    spans = bench_spans(texts, args.span_runs)
+    langid_cache = bench_langid_and_cache(texts, args.span_runs)
     os.sched_setaffinity(0, all_cpus)
-    ct2 = bench_ct2(texts, args.runs, args.out_tokens, not args.no_opus_shape)
+    notes: list[str] = []
+    if args.ct2_from:
+        earlier = json.loads(args.ct2_from.read_text(encoding="utf-8"))
+        ct2 = earlier["ct2"]
+        notes += [f"CTranslate2 rows: reused from an earlier full run the same day (`{earlier['command']}`, "
+                  f"{earlier.get('load', 'load not recorded')}); the rows above were re-measured by this command.",
+                  ""]
+    else:
+        ct2 = bench_ct2(texts, args.runs, args.out_tokens, not args.no_opus_shape, args.nllb_n)
+    ct2 = sorted(ct2, key=lambda r: (0 if "tiny" in str(r["model"]) else 1 if "OPUS" in str(r["model"]) else 2))
 
     import ctranslate2
     import lingua  # noqa: F401
@@ -225,15 +258,16 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {len(all_cpus)} cores, Python {platform.python_version()}, "
                    f"ctranslate2 {ctranslate2.__version__}",
-        "command": "PYTHONPATH=src .venv/bin/python bench/translation.py --write",
+        "command": "PYTHONPATH=src .venv/bin/python bench/translation.py " + " ".join(sys.argv[1:]),
         "load": f"1-min load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end",
         "runs": args.runs,
+        "span_runs": args.span_runs,
         "n": len(texts),
         "out_tokens": args.out_tokens,
         "spans": spans,
         "langid_cache": langid_cache,
         "ct2": ct2,
-        "notes": [
+        "notes": notes + [
             "Real OPUS-MT/NLLB weights: none could be obtained offline (only PyPI, Debian and npm are reachable; "
             "no package on them was found to ship converted OPUS-MT or NLLB weights — the candidates found by "
             "name download from the Hugging Face hub at run time). The OPUS-MT-shaped rows use random weights "

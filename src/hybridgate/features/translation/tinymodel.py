@@ -18,6 +18,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+__all__ = ["DEFAULT_SENTENCES", "build_tiny_marian", "build_tiny_nllb"]
+
 DEFAULT_SENTENCES: tuple[str, ...] = (
     "Hello world, how are you today?",
     "I like to translate short sentences.",
@@ -142,13 +144,18 @@ def build_tiny_nllb(
     sentences: Sequence[str] = DEFAULT_SENTENCES,
     vocab_size: int = 96,
     d_model: int = 16,
+    layers: int = 1,
+    heads: int = 2,
+    ffn_dim: int | None = None,
+    pad_vocab_to: int | None = None,
     seed: int = 0,
     quantization: str | None = None,
 ) -> Path:
     """Write a tiny NLLB-layout (M2M100 architecture, language-code tokens) model for CTranslate2; return its path.
 
     The directory holds ``model.bin``, the vocabulary (with the codes in `languages`) and
-    ``sentencepiece.bpe.model``.
+    ``sentencepiece.bpe.model``. ``d_model=1024, layers=12, heads=16, ffn_dim=4096, pad_vocab_to=256204`` gives
+    the shape of NLLB-200-distilled-600M.
     """
     import torch
     from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
@@ -165,6 +172,8 @@ def build_tiny_nllb(
         vocab: dict[str, int] = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
         for piece in _pieces(spm_model):
             vocab.setdefault(piece, len(vocab))
+        while pad_vocab_to is not None and len(vocab) < pad_vocab_to - len(languages) - 1:
+            vocab[f"<filler{len(vocab)}>"] = len(vocab)
         tokenizer = NllbTokenizer(
             vocab=vocab,
             src_lang=languages[0],
@@ -175,13 +184,13 @@ def build_tiny_nllb(
         config = M2M100Config(
             vocab_size=vocab_len,
             d_model=d_model,
-            encoder_layers=1,
-            decoder_layers=1,
-            encoder_attention_heads=2,
-            decoder_attention_heads=2,
-            encoder_ffn_dim=2 * d_model,
-            decoder_ffn_dim=2 * d_model,
-            max_position_embeddings=256,
+            encoder_layers=layers,
+            decoder_layers=layers,
+            encoder_attention_heads=heads,
+            decoder_attention_heads=heads,
+            encoder_ffn_dim=ffn_dim or 2 * d_model,
+            decoder_ffn_dim=ffn_dim or 2 * d_model,
+            max_position_embeddings=512,
             pad_token_id=tokenizer.pad_token_id,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
