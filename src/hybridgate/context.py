@@ -57,6 +57,7 @@ class RequestContext:
     privacy: Any = None  # the data-control Decision for this request (privacy/policy.py)
     deadline: float | None = None  # time.monotonic() value after which no new attempt starts
     attempt_timeout: float | None = None  # seconds one upstream call may take
+    stream_idle_timeout: float | None = None  # seconds a stream may stay silent once it has started
     attempts: list[Attempt] = field(default_factory=list)
     attempt: Attempt | None = None  # set on the per-call copy a guarded provider passes down
     # facts for the egress record of this call (e.g. images sent: SHA-256, metadata removed); the

@@ -163,6 +163,7 @@ class Gateway:
         if ctx.deadline is None:
             ctx.deadline = time.monotonic() + route.config.timeout.total
         ctx.attempt_timeout = route.config.timeout.attempt
+        ctx.stream_idle_timeout = route.config.stream_idle_timeout_s
         everyone = [c for _, _, b in route.branches for c in b] + list(route.candidates)
         decision = await self.data_policy.decide(_METHOD.get(capability, capability), body, ctx,
                                                  partners_possible=any(not c.provider.in_house for c in everyone))

@@ -58,6 +58,7 @@ class EgressRecorder:
         self.cost = cost
         self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
         self.capabilities = inner.capabilities
+        self.socket_timeouts = getattr(inner, "socket_timeouts", False)
         self.config = getattr(inner, "config", None)
 
     def __repr__(self) -> str:

@@ -75,6 +75,7 @@ class PrivacyGuard:
         self.inner = inner
         self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
         self.capabilities = inner.capabilities
+        self.socket_timeouts = getattr(inner, "socket_timeouts", False)
         self.config = getattr(inner, "config", None)
         self.images = images or ImageConfig()
         self._image_slots = asyncio.Semaphore(self.images.max_concurrent)  # bounds decoded images in memory

@@ -24,7 +24,7 @@ from ..config import ProviderConfig
 from ..context import RequestContext
 from ..errors import ProviderBadOutput, ProviderTimeout, ProviderUnavailable
 
-__all__ = ["HttpClient", "SSEEvent", "iter_sse", "parse_retry_after"]
+__all__ = ["HttpClient", "SSEEvent", "drain", "iter_sse", "parse_retry_after"]
 
 StatusHandler = Callable[[int, "aiohttp.typedefs.LooseHeaders", bytes], NoReturn]
 
@@ -147,9 +147,11 @@ class HttpClient:
             attempt.request_sha256 = hashlib.sha256(data).hexdigest()
             attempt.bytes_sent, attempt.sent_bytes = len(data), data
         try:
-            # a stream may legitimately last longer than one request; stalls are caught by sock_read
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect,
-                                            sock_read=self.timeouts.read)
+            # a stream may legitimately last longer than one request; stalls are caught by sock_read,
+            # which is the provider's read timeout or the route's stream idle timeout if shorter
+            idle = ctx.stream_idle_timeout if ctx is not None else None
+            read = self.timeouts.read if idle is None else min(self.timeouts.read, idle)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect, sock_read=read)
             async with self._get_session().post(
                 self.base_url + path, data=data, params=params, timeout=timeout
             ) as resp:
@@ -174,32 +176,55 @@ class HttpClient:
 async def iter_sse(resp: aiohttp.ClientResponse, ctx: RequestContext | None = None) -> AsyncIterator[SSEEvent]:
     """Parse a text/event-stream body into events (``event:`` name and joined ``data:`` lines).
 
-    With a per-call context, the SHA-256 of the bytes received so far is kept on ``ctx.attempt``."""
+    Reads whatever the socket has (not line by line) and splits lines itself. With a per-call
+    context, the SHA-256 of the bytes received is stored on ``ctx.attempt`` when the iterator is
+    closed (callers close it explicitly; see ``sse_events``)."""
     event: str | None = None
     data: list[str] = []
     attempt = ctx.attempt if ctx is not None else None
     digest = hashlib.sha256() if attempt is not None else None
-    async for raw in resp.content:
+    tail = b""
+    try:
+        async for block in resp.content.iter_any():
+            if digest is not None:
+                digest.update(block)
+            lines = (tail + block).split(b"\n") if tail else block.split(b"\n")
+            tail = lines.pop()
+            for raw in lines:
+                if raw.endswith(b"\r"):
+                    raw = raw[:-1]
+                if not raw:
+                    if data:
+                        yield SSEEvent(event, "\n".join(data))
+                    event, data = None, []
+                    continue
+                if raw[:1] == b":":
+                    continue
+                field, _, value = raw.partition(b":")
+                if value[:1] == b" ":
+                    value = value[1:]
+                if field == b"data":
+                    data.append(value.decode("utf-8"))
+                elif field == b"event":
+                    event = value.decode("utf-8")
+        if tail.startswith(b"data:"):  # a last line without its newline
+            data.append(tail[5:].lstrip(b" ").rstrip(b"\r").decode("utf-8"))
+        if data:
+            yield SSEEvent(event, "\n".join(data))
+    finally:
         if digest is not None:
-            digest.update(raw)
             attempt.response_sha256 = digest.hexdigest()
-        line = raw.decode("utf-8").rstrip("\r\n")
-        if not line:
-            if data:
-                yield SSEEvent(event, "\n".join(data))
-            event, data = None, []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            event = value
-    if data:
-        yield SSEEvent(event, "\n".join(data))
+
+
+async def drain(resp: aiohttp.ClientResponse, limit: int = 1 << 16) -> None:
+    """Read what follows a stream's end marker (a final blank line, the chunked terminator) so the
+    connection goes back to the pool instead of being closed. Stops after ``limit`` bytes."""
+    seen = 0
+    while seen < limit and not resp.content.at_eof():
+        chunk = await resp.content.read(limit - seen)
+        if not chunk:
+            break
+        seen += len(chunk)
 
 
 def loads_event(provider: str, data: str) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, NoReturn
 
 import orjson
@@ -32,7 +33,7 @@ from ..errors import (
     ProviderUnavailable,
     UnsupportedCapability,
 )
-from ._http import HttpClient, iter_sse, loads_event, parse_retry_after
+from ._http import HttpClient, drain, iter_sse, loads_event, parse_retry_after
 from ._images import VendorImageLimits, check_image_limits
 from .base import BaseProvider, Capability
 
@@ -199,6 +200,7 @@ def from_anthropic_response(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class AnthropicProvider(BaseProvider):
+    socket_timeouts = True  # stalls are caught by the HTTP client's read timeout
     capabilities = frozenset({Capability.CHAT, Capability.STREAM, Capability.TOOLS, Capability.JSON_MODE,
                               Capability.VISION})
     default_base_url = "https://api.anthropic.com"
@@ -248,41 +250,43 @@ class AnthropicProvider(BaseProvider):
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
 
         async with self.http.stream("/v1/messages", self._on_error, req, ctx=ctx) as resp:
-            async for ev in iter_sse(resp, ctx):
-                data = loads_event(self.name, ev.data)
-                kind = data.get("type") or ev.event
-                if kind == "message_start":
-                    msg = data.get("message") or {}
-                    cid, model = msg.get("id", "msg"), msg.get("model") or model
-                    usage.update(msg.get("usage") or {})
-                    yield chunk({"role": "assistant", "content": ""})
-                elif kind == "content_block_start":
-                    block = data.get("content_block") or {}
-                    if block.get("type") == "tool_use":
-                        idx = tool_index.setdefault(data.get("index", 0), len(tool_index))
-                        yield chunk({"tool_calls": [{"index": idx, "id": block.get("id"), "type": "function",
-                                                     "function": {"name": block.get("name"), "arguments": ""}}]})
-                    elif block.get("type") == "text" and block.get("text"):
-                        yield chunk({"content": block["text"]})
-                elif kind == "content_block_delta":
-                    delta = data.get("delta") or {}
-                    if delta.get("type") == "text_delta":
-                        yield chunk({"content": delta.get("text", "")})
-                    elif delta.get("type") == "input_json_delta":
-                        idx = tool_index.get(data.get("index", 0), 0)
-                        yield chunk({"tool_calls": [{"index": idx, "function": {"arguments": delta.get("partial_json", "")}}]})
-                elif kind == "message_delta":
-                    usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
-                    reason = (data.get("delta") or {}).get("stop_reason")
-                    if reason:
-                        yield chunk({}, _STOP.get(reason, "stop"))
-                elif kind == "message_stop":
-                    stopped = True
-                    break
-                elif kind == "error":
-                    err = data.get("error") or {}
-                    raise ProviderUnavailable(f"{self.name}: error mid-stream: {err.get('type')}: "
-                                              f"{err.get('message', '')}", provider=self.name)
+            async with aclosing(iter_sse(resp, ctx)) as events:  # closing stores the response hash
+                async for ev in events:
+                    data = loads_event(self.name, ev.data)
+                    kind = data.get("type") or ev.event
+                    if kind == "message_start":
+                        msg = data.get("message") or {}
+                        cid, model = msg.get("id", "msg"), msg.get("model") or model
+                        usage.update(msg.get("usage") or {})
+                        yield chunk({"role": "assistant", "content": ""})
+                    elif kind == "content_block_start":
+                        block = data.get("content_block") or {}
+                        if block.get("type") == "tool_use":
+                            idx = tool_index.setdefault(data.get("index", 0), len(tool_index))
+                            yield chunk({"tool_calls": [{"index": idx, "id": block.get("id"), "type": "function",
+                                                         "function": {"name": block.get("name"), "arguments": ""}}]})
+                        elif block.get("type") == "text" and block.get("text"):
+                            yield chunk({"content": block["text"]})
+                    elif kind == "content_block_delta":
+                        delta = data.get("delta") or {}
+                        if delta.get("type") == "text_delta":
+                            yield chunk({"content": delta.get("text", "")})
+                        elif delta.get("type") == "input_json_delta":
+                            idx = tool_index.get(data.get("index", 0), 0)
+                            yield chunk({"tool_calls": [{"index": idx, "function": {"arguments": delta.get("partial_json", "")}}]})
+                    elif kind == "message_delta":
+                        usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+                        reason = (data.get("delta") or {}).get("stop_reason")
+                        if reason:
+                            yield chunk({}, _STOP.get(reason, "stop"))
+                    elif kind == "message_stop":
+                        stopped = True
+                        await drain(resp)
+                        break
+                    elif kind == "error":
+                        err = data.get("error") or {}
+                        raise ProviderUnavailable(f"{self.name}: error mid-stream: {err.get('type')}: "
+                                                  f"{err.get('message', '')}", provider=self.name)
         if not stopped:
             raise ProviderUnavailable(f"{self.name}: stream ended without message_stop (cut)", provider=self.name)
         if include_usage:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, NoReturn
 
 import orjson
@@ -269,6 +270,7 @@ def from_gemini_response(data: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 class GeminiProvider(BaseProvider):
+    socket_timeouts = True  # stalls are caught by the HTTP client's read timeout
     capabilities = frozenset({Capability.CHAT, Capability.STREAM, Capability.TOOLS, Capability.JSON_MODE,
                               Capability.VISION, Capability.EMBEDDINGS})
     default_base_url = "https://generativelanguage.googleapis.com"
@@ -320,33 +322,34 @@ class GeminiProvider(BaseProvider):
         first, finished, usage, n_calls = True, False, None, 0
         path = self._path(model, "streamGenerateContent")
         async with self.http.stream(path, self._on_error, req, params={"alt": "sse"}, ctx=ctx) as resp:
-            async for ev in iter_sse(resp, ctx):
-                data = loads_event(self.name, ev.data)
-                if "error" in data:
-                    raise ProviderUnavailable(f"{self.name}: error mid-stream: "
-                                              f"{data['error'].get('message', 'unknown')}", provider=self.name)
-                usage = _usage(data.get("usageMetadata")) or usage
-                for cand in data.get("candidates") or ():
-                    text, calls = _split_parts((cand.get("content") or {}).get("parts") or [], n_calls)
-                    n_calls += len(calls)
-                    delta: dict[str, Any] = {}
-                    if first:
-                        delta["role"] = "assistant"
-                        first = False
-                    if text:
-                        delta["content"] = text
-                    if calls:
-                        delta["tool_calls"] = calls
-                    reason = _finish(cand.get("finishReason"), n_calls > 0)
-                    finished = finished or reason is not None
-                    yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                           "choices": [{"index": cand.get("index", 0), "delta": delta, "finish_reason": reason,
-                                        "logprobs": None}]}
-                if not data.get("candidates") and (data.get("promptFeedback") or {}).get("blockReason"):
-                    finished = True
-                    yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                           "choices": [{"index": 0, "delta": {"role": "assistant"},
-                                        "finish_reason": "content_filter", "logprobs": None}]}
+            async with aclosing(iter_sse(resp, ctx)) as events:  # closing stores the response hash
+                async for ev in events:
+                    data = loads_event(self.name, ev.data)
+                    if "error" in data:
+                        raise ProviderUnavailable(f"{self.name}: error mid-stream: "
+                                                  f"{data['error'].get('message', 'unknown')}", provider=self.name)
+                    usage = _usage(data.get("usageMetadata")) or usage
+                    for cand in data.get("candidates") or ():
+                        text, calls = _split_parts((cand.get("content") or {}).get("parts") or [], n_calls)
+                        n_calls += len(calls)
+                        delta: dict[str, Any] = {}
+                        if first:
+                            delta["role"] = "assistant"
+                            first = False
+                        if text:
+                            delta["content"] = text
+                        if calls:
+                            delta["tool_calls"] = calls
+                        reason = _finish(cand.get("finishReason"), n_calls > 0)
+                        finished = finished or reason is not None
+                        yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                               "choices": [{"index": cand.get("index", 0), "delta": delta, "finish_reason": reason,
+                                            "logprobs": None}]}
+                    if not data.get("candidates") and (data.get("promptFeedback") or {}).get("blockReason"):
+                        finished = True
+                        yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                               "choices": [{"index": 0, "delta": {"role": "assistant"},
+                                            "finish_reason": "content_filter", "logprobs": None}]}
         if not finished:
             raise ProviderUnavailable(f"{self.name}: stream ended without a finishReason (cut)", provider=self.name)
         if include_usage and usage:

@@ -8,6 +8,7 @@ stream that ends without ``[DONE]`` or a finish reason is reported as cut, not a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, NoReturn
 
 import orjson
@@ -22,7 +23,7 @@ from ..errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from ._http import HttpClient, iter_sse, loads_event, parse_retry_after
+from ._http import HttpClient, drain, iter_sse, loads_event, parse_retry_after
 from ._images import VendorImageLimits, check_image_limits
 from .base import BaseProvider, Capability
 
@@ -59,6 +60,7 @@ def translate_openai_error(provider: str, status: int, headers: Any, body: bytes
 
 
 class OpenAIProvider(BaseProvider):
+    socket_timeouts = True  # stalls are caught by the HTTP client's read timeout
     capabilities = frozenset(
         {Capability.CHAT, Capability.STREAM, Capability.TOOLS, Capability.JSON_MODE, Capability.VISION,
          Capability.EMBEDDINGS, Capability.MODERATION}
@@ -97,20 +99,22 @@ class OpenAIProvider(BaseProvider):
         body = {**body, "stream": True}
         finished, done = False, False
         async with self.http.stream("/chat/completions", self._on_error, body, ctx=ctx) as resp:
-            async for ev in iter_sse(resp, ctx):
-                if ev.data == "[DONE]":
-                    done = True
-                    break
-                chunk = loads_event(self.name, ev.data)
-                if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
-                    err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-                    raise ProviderUnavailable(
-                        f"{self.name}: error mid-stream: {err.get('message', 'unknown')}", provider=self.name
-                    )
-                for choice in chunk.get("choices") or ():
-                    if choice.get("finish_reason"):
-                        finished = True
-                yield chunk
+            async with aclosing(iter_sse(resp, ctx)) as events:  # closing stores the response hash
+                async for ev in events:
+                    if ev.data == "[DONE]":
+                        done = True
+                        await drain(resp)
+                        break
+                    chunk = loads_event(self.name, ev.data)
+                    if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+                        err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                        raise ProviderUnavailable(
+                            f"{self.name}: error mid-stream: {err.get('message', 'unknown')}", provider=self.name
+                        )
+                    for choice in chunk.get("choices") or ():
+                        if choice.get("finish_reason"):
+                            finished = True
+                    yield chunk
         if not (done and finished):
             raise ProviderUnavailable(
                 f"{self.name}: stream ended before it was complete "

@@ -44,11 +44,12 @@ def _usage_into(attempt: Attempt, result: Any) -> None:
 
 
 class GuardedProvider:
-    def __init__(self, inner: Provider, breaker: CircuitBreaker, stream_idle_timeout: float | None = None) -> None:
+    def __init__(self, inner: Provider, breaker: CircuitBreaker) -> None:
         self.inner = inner
         self.breaker = breaker
         self.latency = LatencyTracker()
-        self.stream_idle_timeout = stream_idle_timeout
+        # providers that talk HTTP enforce the stream idle timeout as their socket read timeout
+        self.socket_timeouts = bool(getattr(inner, "socket_timeouts", False))
         self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
         self.capabilities = inner.capabilities
         self.config = getattr(inner, "config", None)
@@ -104,26 +105,31 @@ class GuardedProvider:
         return await self._call("moderate", body, ctx)
 
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        """Chunks of the inner stream; the first must come within the call budget, each next one within
+        the route's stream idle timeout (HTTP providers enforce that one at the socket: see _http.py)."""
         attempt, actx = self._begin(body, ctx)
         stream = self.inner.chat_stream(body, actx)
-        first_wait = ctx.call_budget()
-        idle = self.stream_idle_timeout
+        idle = None if self.socket_timeouts else ctx.stream_idle_timeout
         error: BaseException | None = None
-        got_first = False
+        wait, started = ctx.call_budget(), False
         try:
             while True:
-                wait = idle if got_first else first_wait
                 try:
-                    async with asyncio.timeout(wait):
+                    if wait is None:
                         chunk = await anext(stream)
+                    else:
+                        async with asyncio.timeout(wait):
+                            chunk = await anext(stream)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    what = "stalled" if got_first else "sent nothing"
+                    what = "stalled" if started else "sent nothing"
                     error = ProviderTimeout(f"{self.name}: stream {what} for {wait:.2f}s", provider=self.name)
                     raise error from None
-                got_first = True
-                _usage_into(attempt, chunk)
+                wait, started = idle, True
+                usage = chunk.get("usage")
+                if usage:
+                    _usage_into(attempt, chunk)
                 yield chunk
         except ProviderError as exc:
             error = exc
