@@ -15,6 +15,7 @@ __all__ = ["FEATURES", "Feature", "build_features"]
 
 FEATURES = MappingProxyType({
     "creative": "hybridgate.features.creative:CreativeFeature",
+    "moderation": "hybridgate.features.moderation:ModerationFeature",
 })
 
 
