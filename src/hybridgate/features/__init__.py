@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FEATURES", "Feature", "build_features"]
 
 FEATURES = MappingProxyType({
+    "recommendations": "hybridgate.features.recommendations:RecommendationsFeature",
     "creative": "hybridgate.features.creative:CreativeFeature",
     "moderation": "hybridgate.features.moderation:ModerationFeature",
 })
