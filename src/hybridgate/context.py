@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["Attempt", "RequestContext", "new_request_id"]
@@ -87,5 +87,12 @@ class RequestContext:
         return self.attempt_timeout if left is None else min(left, self.attempt_timeout)
 
     def for_attempt(self, attempt: Attempt) -> RequestContext:
-        """A copy for one upstream call (shares the attempts list)."""
-        return replace(self, attempt=attempt)
+        """A copy for one upstream call (shares the attempts list and the dicts)."""
+        new = object.__new__(RequestContext)
+        for name in _FIELDS:
+            object.__setattr__(new, name, getattr(self, name))
+        new.attempt = attempt
+        return new
+
+
+_FIELDS = tuple(f.name for f in fields(RequestContext))

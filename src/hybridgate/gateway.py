@@ -164,11 +164,10 @@ class Gateway:
             ctx.deadline = time.monotonic() + route.config.timeout.total
         ctx.attempt_timeout = route.config.timeout.attempt
         ctx.stream_idle_timeout = route.config.stream_idle_timeout_s
-        everyone = [c for _, _, b in route.branches for c in b] + list(route.candidates)
         decision = await self.data_policy.decide(_METHOD.get(capability, capability), body, ctx,
-                                                 partners_possible=any(not c.provider.in_house for c in everyone))
+                                                 partners_possible=route.has_partners)
         ctx.privacy = decision
-        if not any(decision.allows(c.provider) for c in everyone):
+        if not any(decision.allows(c.provider) for c in route.everyone):
             raise PolicyRefused(f"no provider on route {route.name!r} may see this data ({decision.explain()}); "
                                 "add an in-house target to the route to serve it")
         return route, ctx

@@ -106,10 +106,14 @@ class Route:
     branches: tuple[tuple[Condition, str, tuple[Candidate, ...]], ...] = ()
     shares: VendorShares = field(default=None)  # type: ignore[assignment]
     shadows: tuple[Candidate, ...] = ()
+    everyone: tuple[Candidate, ...] = ()  # every candidate of every branch (derived)
+    has_partners: bool = False  # whether any candidate is a partner (derived)
 
     def __post_init__(self) -> None:
         if self.shares is None:
             self.shares = VendorShares(self.config.cap_window_s)
+        self.everyone = tuple(c for _, _, b in self.branches for c in b) + tuple(self.candidates)
+        self.has_partners = any(not c.provider.in_house for c in self.everyone)
 
     @property
     def capability(self) -> str:
