@@ -16,6 +16,14 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# Property tests explore a fixed, seeded set of examples: CI stays deterministic; run with
+# HYPOTHESIS_PROFILE=explore to search fresh examples locally.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 APP_KEY = "test-app-key-123456"
 
 

@@ -31,6 +31,10 @@ from .texts import map_response_texts, map_texts
 __all__ = ["PrivacyGuard", "pseudonymised_body"]
 
 
+def _word(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
 def _occurrences(text: str, values: list[tuple[str, str]]) -> list[Entity]:
     """Every non-overlapping occurrence of the detected values in ``text`` (longest values first)."""
     taken: list[tuple[int, int]] = []
@@ -39,10 +43,13 @@ def _occurrences(text: str, values: list[tuple[str, str]]) -> list[Entity]:
         start = text.find(value)
         while start >= 0:
             end = start + len(value)
-            if not any(s < end and start < e for s, e in taken):
+            # a whole token only: a detected "8" must not be replaced inside "1987" or "B8X"
+            glued = (_word(value[:1]) and start > 0 and _word(text[start - 1])) or (
+                _word(value[-1:]) and end < len(text) and _word(text[end]))
+            if not glued and not any(s < end and start < e for s, e in taken):
                 taken.append((start, end))
                 found.append(Entity(start, end, label, 1.0, value))
-            start = text.find(value, end)
+            start = text.find(value, start + 1)
     return sorted(found, key=lambda e: e.start)
 
 

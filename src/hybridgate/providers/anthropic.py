@@ -34,7 +34,7 @@ from ..errors import (
     UnsupportedCapability,
 )
 from ._http import HttpClient, drain, iter_sse, loads_event, parse_retry_after
-from ._images import VendorImageLimits, check_image_limits
+from ._images import VendorImageLimits
 from .base import BaseProvider, Capability
 
 __all__ = ["AnthropicProvider", "from_anthropic_response", "to_anthropic_request"]
@@ -224,9 +224,6 @@ class AnthropicProvider(BaseProvider):
 
     def _on_error(self, status: int, headers: Any, body: bytes) -> NoReturn:
         translate_anthropic_error(self.name, status, headers, body)
-
-    def _check_images(self, method: str, body: dict[str, Any]) -> None:
-        check_image_limits(self.name, self.vendor, self.image_limits, self.fetches_image_urls, method, body)
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         self._check_images("chat", body)

@@ -61,6 +61,8 @@ class BaseProvider:
 
     capabilities: ClassVar[frozenset[str]] = frozenset()
     default_in_house: ClassVar[bool] = False
+    image_limits: ClassVar[Any] = None  # a VendorImageLimits (providers/_images.py) when the vendor documents some
+    fetches_image_urls: ClassVar[bool] = False
     Options: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
@@ -81,6 +83,12 @@ class BaseProvider:
 
     def __repr__(self) -> str:  # never shows secrets
         return f"<{type(self).__name__} {self.name!r} vendor={self.vendor!r} in_house={self.in_house}>"
+
+    def _check_images(self, method: str, body: dict[str, Any]) -> None:
+        """Refuse, before anything is sent, images over this vendor's documented limits."""
+        from ._images import check_image_limits
+
+        check_image_limits(self.name, self.vendor, self.image_limits, self.fetches_image_urls, method, body)
 
     def _unsupported(self, what: str) -> UnsupportedCapability:
         return UnsupportedCapability(f"provider {self.name!r} does not support {what}")

@@ -33,7 +33,7 @@ from ..errors import (
     ProviderUnavailable,
 )
 from ._http import HttpClient, iter_sse, loads_event
-from ._images import VendorImageLimits, check_image_limits
+from ._images import VendorImageLimits
 from .base import BaseProvider, Capability
 
 __all__ = ["GeminiProvider", "to_gemini_request", "from_gemini_response"]
@@ -299,9 +299,6 @@ class GeminiProvider(BaseProvider):
     def _path(model: str, method: str) -> str:
         model = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
         return f"/v1beta/{model}:{method}"
-
-    def _check_images(self, method: str, body: dict[str, Any]) -> None:
-        check_image_limits(self.name, self.vendor, self.image_limits, self.fetches_image_urls, method, body)
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         self._check_images("chat", body)

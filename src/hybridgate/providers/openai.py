@@ -24,7 +24,7 @@ from ..errors import (
     ProviderUnavailable,
 )
 from ._http import HttpClient, drain, iter_sse, loads_event, parse_retry_after
-from ._images import VendorImageLimits, check_image_limits
+from ._images import VendorImageLimits
 from .base import BaseProvider, Capability
 
 __all__ = ["OpenAIProvider", "translate_openai_error"]
@@ -83,9 +83,6 @@ class OpenAIProvider(BaseProvider):
 
     def _on_error(self, status: int, headers: Any, body: bytes) -> NoReturn:
         translate_openai_error(self.name, status, headers, body)
-
-    def _check_images(self, method: str, body: dict[str, Any]) -> None:
-        check_image_limits(self.name, self.vendor, self.image_limits, self.fetches_image_urls, method, body)
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         self._check_images("chat", body)

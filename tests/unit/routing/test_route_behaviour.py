@@ -189,3 +189,10 @@ async def test_local_model_that_cannot_load_falls_back(tmp_path, emulator):
     assert ctx.served_by.provider == "openai" and r["results"][0]["flagged"]
     assert ctx.attempts[0].error == "provider_unavailable"
     await g.aclose()
+
+
+def test_pseudonymised_values_are_replaced_as_whole_tokens_only():
+    from hybridgate.privacy.guard import _occurrences
+
+    found = _occurrences("room 8, code 1987, B8X and 8.", [("8", "ZIP_CODE")])
+    assert [(e.start, e.end) for e in found] == [(5, 6), (27, 28)]
