@@ -48,7 +48,8 @@ def register(app: typer.Typer) -> None:
             "--provider", help="provider (or provider:model); repeatable: a fallback chain. Default: the "
                                "configured moderation route with its cascade")] = None,
         route: Annotated[Optional[str], typer.Option("--route", help="a moderation or chat route name")] = None,
-        app_name: Annotated[Optional[str], typer.Option("--app", help="apply this app's thresholds")] = None,
+        app_name: Annotated[Optional[str], typer.Option(
+            "--app", help="apply this app's thresholds (and its route, when it has one)")] = None,
         config: Annotated[Optional[Path], typer.Option("--config", "-c")] = None,
         batch_size: Annotated[int, typer.Option(min=1, help="rows per gateway call")] = 64,
         concurrency: Annotated[int, typer.Option(min=1, help="batches in flight")] = 2,

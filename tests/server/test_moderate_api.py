@@ -101,8 +101,10 @@ def test_per_app_thresholds_decide_with_causes_and_deciders(tmp_path, serve):
 
 def test_cascade_escalates_exactly_the_uncertain_band(tmp_path, emulator, serve):
     partner = emulator("openai")
-    srv = serve(config(tmp_path, {"openai": partner}, language={"detect": False},
-                       cascade={"route": "omni", "band": [0.3, 0.7]}))
+    cfg = config(tmp_path, {"openai": partner}, language={"detect": False},
+                 cascade={"route": "omni", "band": [0.3, 0.7]})
+    cfg["data_control"]["classes"] = {"secret": "in_house_only"}
+    srv = serve(cfg)
     texts = ["a calm sunny day", "I will kill you hate=0.5", "hate=0.95"]
     body = moderate(srv, {"input": texts}).json()
     assert [r["body"]["input"] for r in partner.requests] == [["I will kill you hate=0.5"]]
@@ -112,6 +114,9 @@ def test_cascade_escalates_exactly_the_uncertain_band(tmp_path, emulator, serve)
     assert unsure["escalation"] == {"route": "omni", "reason": "uncertain band [0.3, 0.7]: hate 0.50, flagged 0.50"}
     assert unsure["scores"]["violence"] == 0.92 and unsure["decision"] == "block"  # the partner decided
     assert sure["decision"] == "block" and body["usage"]["escalated"] == 1
+    secret = moderate(srv, {"input": texts, "hybridgate": {"data_classes": ["secret"]}}).json()["results"][1]
+    assert secret["uncertain"] and secret["escalation"]["error"] == "policy_refused"  # data that may not leave
+    assert len(partner.requests) == 1 and secret["decided_by"] == ["local"]
     partner.set_faults("status=503")  # escalation fails: the first verdict stands, marked uncertain
     unsure = moderate(srv, {"input": texts}).json()["results"][1]
     assert unsure["uncertain"] and unsure["escalation"]["error"] == "provider_unavailable"

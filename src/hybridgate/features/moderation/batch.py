@@ -138,7 +138,7 @@ async def run_batch(feature: Any, source: Path, out: Path, *, route: Any = None,
         elif limit is None or len(pending) < limit:
             pending.append((key, row))
     errors_path = out.with_name(out.name + ".errors.jsonl")
-    route = route or feature.resolve_route(None)
+    route = route or feature.resolve_route(None, app_name=app_name)
     base = source.resolve().parent
     images = feature.gateway.config.images
     bar = tqdm(total=len(pending), file=sys.stderr, unit="row", disable=quiet, desc="moderate")

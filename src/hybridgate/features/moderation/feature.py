@@ -33,7 +33,7 @@ from ...routing.shadow import compare_moderation
 from ..base import Feature
 from .llm import LLMModerator
 from .options import ModerationOptions, Thresholds, ThresholdSet
-from .pipeline import Lang, Outcome, run_cascade
+from .pipeline import Lang, Outcome, run_cascade, set_language
 from .schemas import Item, ModerateRequest, decide, items_from_input
 from .scoring import Scorer
 
@@ -158,9 +158,10 @@ class ModerationFeature(Feature):
 
         return await asyncio.to_thread(work) if len(texts) > 8 or not self._detector_ready else work()
 
-    def resolve_route(self, model: str | None, app: App | None = None) -> Route:
+    def resolve_route(self, model: str | None, app: App | None = None, app_name: str | None = None) -> Route:
+        """The request's ``model``, else the app's route, else ``features.moderation.route``, else the default."""
         gw = self.gateway
-        policy = self.options.apps.get(app.name) if app is not None else None
+        policy = self.options.apps.get(app.name if app is not None else app_name or "")
         name = model or (policy.route if policy else None) or self.options.route
         if name:
             route = gw.routes.get(name)
@@ -211,9 +212,7 @@ class ModerationFeature(Feature):
             app.check_feature("moderation")
         route = route or self.resolve_route(None, app)
         langs = await self.detect(items, language)
-        counted = {lang.code for lang in langs if lang is not None and lang.counts}
-        if ctx.language is None and len(counted) == 1:
-            ctx.language = next(iter(counted))  # conditional routes may branch on it
+        set_language(ctx, langs)  # before routing: a conditional route may branch on the language
         outs = await run_cascade(self, items, langs, route, ctx, app)
         th = self.thresholds_for(who, thresholds)
         mode = self.uncertain_mode(who)

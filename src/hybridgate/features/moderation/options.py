@@ -70,6 +70,7 @@ class ThresholdSet:
 
     def __init__(self, layers: list[Thresholds], name: str) -> None:
         self.layers, self.name = layers, name
+        self._tables: dict[str, dict[str, float]] = {}
 
     def _get(self, level: str, category: str) -> float | None:
         for layer in self.layers:
@@ -81,11 +82,10 @@ class ThresholdSet:
 
     def table(self, level: str) -> dict[str, float]:
         """``{category: threshold}`` in force at ``level`` (categories switched off are absent)."""
-        out = {}
-        for c in CATEGORIES:
-            t = self._get(level, c)
-            if t is not None:
-                out[c] = float(t)
+        out = self._tables.get(level)
+        if out is None:
+            out = {c: float(t) for c in CATEGORIES if (t := self._get(level, c)) is not None}
+            self._tables[level] = out
         return out
 
 
@@ -136,7 +136,7 @@ class LanguageOptions(BaseModel):
     low_accuracy: bool = Field(True, description="Lingua's low-accuracy mode: faster, weaker on short texts")
     min_confidence: float = Field(0.7, ge=0, le=1, description="below this a detection does not count: the "
                                                                "input is not treated as uncovered")
-    max_chars: int = Field(1000, ge=20, description="characters of each input the detector looks at")
+    max_chars: int = Field(400, ge=20, description="characters of each input the detector looks at")
     route: str | None = Field(None, description="route for inputs in a language the first provider does not "
                                                 "cover (default: the cascade's route; none: marked uncertain)")
     coverage: dict[str, list[str]] = Field(

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...context import RequestContext
-from ...errors import ProviderError
+from ...errors import PolicyRefused, ProviderError, RateLimited
 from .options import CascadeOptions
 from .schemas import Item, Scored, combine
 
-__all__ = ["Lang", "Outcome", "child_context", "run_cascade"]
+__all__ = ["Lang", "Outcome", "child_context", "run_cascade", "set_language"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,13 @@ def child_context(ctx: RequestContext) -> RequestContext:
 def _band(scored: Scored, cascade: CascadeOptions) -> list[str]:
     lo, hi = cascade.band
     return [f"{c} {scored.scores[c]:.2f}" for c in cascade.watched() if lo <= scored.scores[c] <= hi]
+
+
+def set_language(ctx: RequestContext, langs: list[Lang | None]) -> None:
+    """``ctx.language`` when every input that counts is in one language (conditional routes branch on it)."""
+    counted = {lang.code for lang in langs if lang is not None and lang.counts}
+    if ctx.language is None and len(counted) == 1:
+        ctx.language = next(iter(counted))
 
 
 async def run_cascade(feature: Any, items: list[Item], langs: list[Lang | None], route: Any,
@@ -102,7 +109,7 @@ async def _escalate(feature: Any, items: list[Item], outs: list[Outcome], target
     cctx = child_context(ctx)
     try:
         res = await feature.call(route, [items[i] for i, _ in members], cctx, None)
-    except ProviderError as exc:
+    except (ProviderError, PolicyRefused, RateLimited) as exc:  # partner down, data not allowed out, budget
         if cascade is not None and cascade.on_error == "fail":
             raise
         for i, reason in members:
