@@ -183,14 +183,32 @@ def test_bad_options_and_unknown_routes_are_config_errors(tmp_path):
 def test_route_for_provider_picks_the_moderation_endpoint_or_the_llm(tmp_path):
     cfg = base_config(tmp_path)
     cfg["providers"] |= {"openai": {"type": "openai", "base_url": "http://127.0.0.1:9", "api_key": "sk-x"},
-                         "gemini": {"type": "gemini", "base_url": "http://127.0.0.1:9", "api_key": "g-x"}}
+                         "gemini": {"type": "gemini", "base_url": "http://127.0.0.1:9", "api_key": "g-x"},
+                         "llama": {"type": "openai_compatible", "base_url": "http://127.0.0.1:9",
+                                   "models": ["llama-guard-3-8b"]}}
     cfg["routes"] |= {"gpt": {"capability": "chat", "targets": ["openai:gpt-4o-mini"]},
                       "gem": {"capability": "chat", "targets": ["gemini:gemini-2.5-flash"]}}
     f = fake_gateway(cfg).features["moderation"]
-    got = {spec: (r.capability, r.candidates[0].model) for spec in ("local", "openai", "openai:gpt-4o-mini", "gemini")
-           for r in [f.route_for_provider(spec)]}
+    specs = ("local", "openai", "openai:gpt-4o-mini", "gemini", "llama")
+    got = {spec: (r.capability, r.candidates[0].model) for spec in specs for r in [f.route_for_provider(spec)]}
     assert got == {"local": ("moderation", "hybridgate-moderation"), "openai": ("moderation", "omni-moderation-latest"),
-                   "openai:gpt-4o-mini": ("chat", "gpt-4o-mini"), "gemini": ("chat", "gemini-2.5-flash")}
+                   "openai:gpt-4o-mini": ("chat", "gpt-4o-mini"), "gemini": ("chat", "gemini-2.5-flash"),
+                   "llama": ("chat", "llama-guard-3-8b")}  # a self-hosted guard model is an LLM moderator
+
+
+def test_each_candidate_judges_its_own_way():
+    from types import SimpleNamespace as NS
+
+    from hybridgate.features.moderation.scoring import mode_of
+
+    def cand(*caps: str) -> NS:
+        return NS(provider=NS(capabilities=frozenset(caps), name="p"), model="m")
+
+    assert mode_of(cand("moderation", "embeddings"), "moderation") == "vendor"  # the in-house local provider
+    assert mode_of(cand("moderation", "chat"), "moderation") == "vendor"  # OpenAI on a moderation route
+    assert mode_of(cand("moderation", "chat"), "chat") == "llm"  # OpenAI on a chat route: GPT with the policy
+    assert mode_of(cand("chat", "json_mode"), "moderation") == "llm"  # a guard model listed on a moderation route
+    assert mode_of(cand("embeddings"), "moderation") == "none"
 
 
 def test_uncovered_language_is_routed_or_marked_uncertain(tmp_path, emulator):
@@ -219,6 +237,10 @@ def test_uncovered_language_is_routed_or_marked_uncertain(tmp_path, emulator):
     assert fr["decided_by"] == ["local"] and fr["decision"] == "review" and len(partner.requests) == 1
     hinted = asyncio.run(run(cfg, {"input": [french], "language": "en"}))["results"][0]
     assert hinted["language"] == "en" and not hinted["uncertain"]
+    cfg["routes"]["mod"] |= {"strategy": "conditional", "branches": [  # the core's language condition sees it too
+        {"when": {"languages": ["fr"]}, "targets": ["openai:omni-moderation-latest"]}]}
+    fr = asyncio.run(run(cfg, {"input": [french]}))["results"][0]
+    assert fr["decided_by"] == ["openai"] and not fr["uncertain"] and len(partner.requests) == 2
 
 
 def test_score_with_serves_the_eval_task(tmp_path, emulator):
