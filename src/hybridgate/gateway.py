@@ -59,6 +59,11 @@ _METHOD = {"chat": "chat", "embeddings": "embed", "moderation": "moderate"}
 
 
 def _takes_ctx(fn: Callable[..., Any]) -> bool:
+    """Whether ``invoke`` takes ``(candidate, ctx)`` (cheap: read from the code object)."""
+    code = getattr(fn, "__code__", None) or getattr(getattr(fn, "__func__", None), "__code__", None)
+    if code is not None:
+        bound = 1 if hasattr(fn, "__self__") else 0
+        return code.co_argcount - bound >= 2 or bool(code.co_flags & inspect.CO_VARARGS)
     try:
         return len(inspect.signature(fn).parameters) >= 2
     except (TypeError, ValueError):

@@ -9,12 +9,18 @@ a list of ``{"type": "text"}`` / ``{"type": "image_url"}`` parts (one combined r
 model does): texts go to the text model, images (``data:`` URLs, validated by ``privacy.images``) to
 NudeNet (``nudenet``, the ``sexual`` category), and ``category_applied_input_types`` says which input
 types each score covers. The gateway does not fetch image URLs for in-house models.
+
+Translation (in-house MT through CTranslate2): with ``options.translation_models`` (``{"en-de": DIR, "*": DIR}``
+or one directory; else the ``HYBRIDGATE_MT_MODELS`` variable) the provider gains the ``translation`` capability
+and ``translate(body, ctx)``; shapes and settings in ``features/translation/mt.py``. Any model name on a
+translation route target (e.g. ``local:opus-mt``) is a label: the language pair picks the directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -65,6 +71,8 @@ class _Options(BaseModel):
     image_threshold: float = 0.5  # NudeNet box confidence at which an image is flagged sexual
     image_max_bytes: int = 20 * 1024 * 1024
     image_max_pixels: int = 50_000_000
+    translation_models: dict[str, str] | str | None = None  # CTranslate2 dirs by pair; None: HYBRIDGATE_MT_MODELS
+    translation: dict[str, Any] = {}  # CTranslate2 settings (CT2Options fields)
 
 
 # OpenAI's moderation categories; the in-house model scores the ones it was trained on
@@ -74,6 +82,13 @@ OPENAI_MODERATION_KEYS = (
     "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors",
     "violence", "violence/graphic",
 )
+
+
+def _thresholds(model: Any) -> Callable[[str], float]:
+    """The model's own decision thresholds per category (its card's calibrated cuts), else 0.5."""
+    table = getattr(model, "thresholds", None) or {}
+    default = float(getattr(model, "threshold", 0.5))
+    return lambda category: float(table.get(category, default))
 
 
 class LocalProvider(BaseProvider):
@@ -92,6 +107,14 @@ class LocalProvider(BaseProvider):
         self._loaded: dict[str, Any] = {}
         self._lock = asyncio.Lock()
         self._sem = asyncio.Semaphore(self.options.threads)
+        self._mt: Any = None
+        if self.options.translation_models is not None or os.environ.get("HYBRIDGATE_MT_MODELS"):
+            from ..features.translation.mt import TRANSLATION, build_translator
+
+            self._mt = build_translator(self.options.translation_models, self.options.translation, os.environ,
+                                        where=f"providers.{name}.options")
+            if self._mt is not None:
+                self.capabilities = self.capabilities | {TRANSLATION}
 
     async def _model(self, name: str) -> Any:
         model = self._loaded.get(name)
@@ -154,14 +177,14 @@ class LocalProvider(BaseProvider):
                                  "text and image_url parts", param="input")
         model = await self._model(name)
         scores = await self._run(model.score, texts)
-        threshold = getattr(model, "threshold", 0.5)
+        cut = _thresholds(model)
         results = []
         for s in scores:
             cat_scores = {k: float(s.get(k, 0.0)) for k in OPENAI_MODERATION_KEYS}
             flagged_score = float(s.get("flagged", max(cat_scores.values(), default=0.0)))
             results.append({
-                "flagged": flagged_score >= threshold,
-                "categories": {k: v >= threshold for k, v in cat_scores.items()},
+                "flagged": flagged_score >= cut("flagged"),
+                "categories": {k: v >= cut(k) for k, v in cat_scores.items()},
                 "category_scores": cat_scores,
                 "category_applied_input_types": {k: ["text"] for k in OPENAI_MODERATION_KEYS},
                 "flagged_score": flagged_score,
@@ -204,10 +227,10 @@ class LocalProvider(BaseProvider):
                                  "and images together", param="input")
         text_name = None if name == IMAGE_MODEL else name
         text_scores: dict[str, float] = {}
-        text_flagged, threshold = 0.0, 0.5
+        text_flagged, cut = 0.0, _thresholds(None)
         if texts:
             model = await self._model(text_name or "hybridgate-moderation")
-            threshold = getattr(model, "threshold", 0.5)
+            cut = _thresholds(model)
             for s in await self._run(model.score, texts):
                 for k in (*OPENAI_MODERATION_KEYS, "flagged"):
                     text_scores[k] = max(text_scores.get(k, 0.0), float(s.get(k, 0.0)))
@@ -219,16 +242,33 @@ class LocalProvider(BaseProvider):
         img_threshold = self.options.image_threshold
         scores = {k: text_scores.get(k, 0.0) for k in OPENAI_MODERATION_KEYS}
         scores["sexual"] = max(scores["sexual"], image_sexual)
-        categories = {k: bool(texts) and text_scores.get(k, 0.0) >= threshold for k in OPENAI_MODERATION_KEYS}
+        categories = {k: bool(texts) and text_scores.get(k, 0.0) >= cut(k) for k in OPENAI_MODERATION_KEYS}
         categories["sexual"] = categories["sexual"] or image_sexual >= img_threshold
         applied = {k: (["text"] if texts else []) + (["image"] if urls and k == "sexual" else [])
                    for k in OPENAI_MODERATION_KEYS}
         flagged_score = max(text_flagged, image_sexual)
-        result = {"flagged": (bool(texts) and text_flagged >= threshold) or image_sexual >= img_threshold,
+        result = {"flagged": (bool(texts) and text_flagged >= cut("flagged")) or image_sexual >= img_threshold,
                   "categories": categories, "category_scores": scores, "category_applied_input_types": applied,
                   "flagged_score": flagged_score}
         return {"id": "modr-" + uuid.uuid4().hex[:24], "model": name, "results": [result],
                 "created": int(time.time())}
+
+    async def translate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        """In-house MT: ``{"model", "input": [...], "source_lang", "target_lang"}`` (``features/translation/mt.py``)."""
+        if self._mt is None:
+            raise self._unsupported("translation (set options.translation_models or HYBRIDGATE_MT_MODELS)")
+        from ..features.translation.mt import serve_translate
+
+        async with self._sem:
+            return await serve_translate(self._mt, body, self.name)
+
+    def translation_supports(self, source: str, target: str) -> bool:
+        """Whether a configured MT model serves ``source`` -> ``target`` (may load an NLLB model: call off-loop)."""
+        return self._mt is not None and self._mt.supports(source, target)
+
+    def translation_version(self, source: str, target: str) -> str:
+        """Version of the MT model serving the pair (for translation cache keys)."""
+        return self._mt.model_version(source, target) if self._mt is not None else ""
 
     async def list_models(self) -> list[str]:
         return list(self.config.models) or sorted(self._factories)
