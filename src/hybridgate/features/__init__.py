@@ -17,6 +17,7 @@ FEATURES = MappingProxyType({
     "recommendations": "hybridgate.features.recommendations:RecommendationsFeature",
     "creative": "hybridgate.features.creative:CreativeFeature",
     "moderation": "hybridgate.features.moderation:ModerationFeature",
+    "translation": "hybridgate.features.translation.feature:TranslationFeature",
 })
 
 
