@@ -191,7 +191,8 @@ _PARTNERS = (
 def default_config(environ: Mapping[str, str] | None = None) -> Config:
     """The embedded default: in-house providers only; partners only when their key is set.
 
-    * ``local`` (in-process models) serves embeddings and moderation;
+    * ``local`` (in-process models) serves embeddings and moderation, and translation when
+      ``HYBRIDGATE_MT_MODELS`` names CTranslate2 model directories;
     * ``HYBRIDGATE_LLAMA_URL`` (+ ``HYBRIDGATE_LLAMA_MODEL``) adds a self-hosted OpenAI-compatible
       server (vLLM, llama.cpp, Ollama) as the in-house chat model;
     * each partner whose key variable is set is added with a route of its own, and the
@@ -200,6 +201,10 @@ def default_config(environ: Mapping[str, str] | None = None) -> Config:
     """
     environ = os.environ if environ is None else environ
     providers: dict[str, Any] = {"local": {"type": "local", "in_house": True}}
+    if environ.get("HYBRIDGATE_MT_MODELS"):  # in-house machine translation (CTranslate2 model directories)
+        from .features.translation.mt import models_from_env
+
+        providers["local"]["options"] = {"translation_models": models_from_env(environ["HYBRIDGATE_MT_MODELS"])}
     routes: dict[str, Any] = {
         "all-minilm-l6-v2": {"capability": "embeddings", "targets": ["local:all-minilm-l6-v2"], "default": True},
         "hybridgate-moderation": {"capability": "moderation", "targets": ["local:hybridgate-moderation"], "default": True},

@@ -52,8 +52,9 @@ _HINT = {
     "moderation": "configure a moderation route (the embedded default uses the in-house hybridgate-moderation)",
     "creative": "configure a chat or creative route: set OPENAI_API_KEY, GEMINI_API_KEY or ANTHROPIC_API_KEY, or "
                 "HYBRIDGATE_LLAMA_URL, or add a route with capability 'creative'",
-    "translation": "configure a translation route: an in-house CTranslate2 model directory "
-                   "(features.translation) or a chat provider (OPENAI_API_KEY, ... or HYBRIDGATE_LLAMA_URL)",
+    "translation": "configure translation: in-house CTranslate2 models (HYBRIDGATE_MT_MODELS for the embedded "
+                   "default, or providers.local.options.translation_models) or a chat provider "
+                   "(OPENAI_API_KEY, GEMINI_API_KEY, ANTHROPIC_API_KEY or HYBRIDGATE_LLAMA_URL)",
 }
 _METHOD = {"chat": "chat", "embeddings": "embed", "moderation": "moderate"}
 

@@ -108,6 +108,9 @@ class EgressRecorder:
     async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         return await self._call("moderate", body, ctx)
 
+    async def translate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return await self._call("translate", body, ctx)
+
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
         attempt = ctx.attempt or Attempt(self.name, body.get("model"), self.in_house)
         stream = self.inner.chat_stream(body, ctx)

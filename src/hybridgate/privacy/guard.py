@@ -124,6 +124,17 @@ class PrivacyGuard:
         d = self._decision(ctx)
         return await self.inner.embed(pseudonymised_body("embed", body, d) if d else body, ctx)
 
+    async def translate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        """Machine translation by a partner: its ``input`` texts leave pseudonymised, the output is restored."""
+        d = self._decision(ctx)
+        if d is None:
+            return await self.inner.translate(body, ctx)  # type: ignore[attr-defined]
+        result = await self.inner.translate(pseudonymised_body("translate", body, d), ctx)  # type: ignore[attr-defined]
+        out = result.get("output") if isinstance(result, dict) else None
+        if isinstance(out, list):
+            result["output"] = [d.pseudonymiser.restore(t) if isinstance(t, str) else t for t in out]
+        return result
+
     async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         body, ctx = await self._images("moderate", body, ctx)
         d = self._decision(ctx)

@@ -30,6 +30,7 @@ class Capability:
     VISION = "vision"
     EMBEDDINGS = "embeddings"
     MODERATION = "moderation"
+    TRANSLATION = "translation"
 
 
 @runtime_checkable

@@ -11,7 +11,7 @@ NudeNet (``nudenet``, the ``sexual`` category), and ``category_applied_input_typ
 types each score covers. The gateway does not fetch image URLs for in-house models.
 
 Translation (in-house MT through CTranslate2): with ``options.translation_models`` (``{"en-de": DIR, "*": DIR}``
-or one directory; else the ``HYBRIDGATE_MT_MODELS`` variable) the provider gains the ``translation`` capability
+or one directory; the embedded default fills it from ``HYBRIDGATE_MT_MODELS``) the provider gains the ``translation`` capability
 and ``translate(body, ctx)``; shapes and settings in ``features/translation/mt.py``. Any model name on a
 translation route target (e.g. ``local:opus-mt``) is a label: the language pair picks the directory.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -71,7 +70,7 @@ class _Options(BaseModel):
     image_threshold: float = 0.5  # NudeNet box confidence at which an image is flagged sexual
     image_max_bytes: int = 20 * 1024 * 1024
     image_max_pixels: int = 50_000_000
-    translation_models: dict[str, str] | str | None = None  # CTranslate2 dirs by pair; None: HYBRIDGATE_MT_MODELS
+    translation_models: dict[str, str] | str | None = None  # CTranslate2 dirs by language pair
     translation: dict[str, Any] = {}  # CTranslate2 settings (CT2Options fields)
 
 
@@ -108,10 +107,10 @@ class LocalProvider(BaseProvider):
         self._lock = asyncio.Lock()
         self._sem = asyncio.Semaphore(self.options.threads)
         self._mt: Any = None
-        if self.options.translation_models is not None or os.environ.get("HYBRIDGATE_MT_MODELS"):
+        if self.options.translation_models:
             from ..features.translation.mt import TRANSLATION, build_translator
 
-            self._mt = build_translator(self.options.translation_models, self.options.translation, os.environ,
+            self._mt = build_translator(self.options.translation_models, self.options.translation, {},
                                         where=f"providers.{name}.options")
             if self._mt is not None:
                 self.capabilities = self.capabilities | {TRANSLATION}
@@ -256,7 +255,8 @@ class LocalProvider(BaseProvider):
     async def translate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """In-house MT: ``{"model", "input": [...], "source_lang", "target_lang"}`` (``features/translation/mt.py``)."""
         if self._mt is None:
-            raise self._unsupported("translation (set options.translation_models or HYBRIDGATE_MT_MODELS)")
+            raise self._unsupported("translation (set options.translation_models, or HYBRIDGATE_MT_MODELS for the "
+                                    "embedded default)")
         from ..features.translation.mt import serve_translate
 
         async with self._sem:

@@ -104,6 +104,9 @@ class GuardedProvider:
     async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         return await self._call("moderate", body, ctx)
 
+    async def translate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return await self._call("translate", body, ctx)
+
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
         """Chunks of the inner stream; the first must come within the call budget, each next one within
         the route's stream idle timeout (HTTP providers enforce that one at the socket: see _http.py)."""

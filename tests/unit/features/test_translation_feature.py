@@ -273,9 +273,12 @@ def test_mt_models_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monk
     for bad in ("en-de=", "{nope", '{"en-de": 1}'):
         with pytest.raises(ConfigError, match="HYBRIDGATE_MT_MODELS"):
             models_from_env(bad)
-    monkeypatch.setenv("HYBRIDGATE_MT_MODELS", str(tmp_path / "missing"))
-    with pytest.raises(ConfigError, match="HYBRIDGATE_MT_MODELS.*model.bin"):
-        gateway(tmp_path)
+    # the embedded default reads the variable into the local provider's options
+    from hybridgate.config import default_config
+    from hybridgate.gateway import Gateway
+
+    with pytest.raises(ConfigError, match="translation_models.*model.bin"):
+        Gateway(default_config({"HYBRIDGATE_MT_MODELS": str(tmp_path / "missing")}))
 
 
 # ---------------------------------------------------------------------------------------------- eval task

@@ -107,9 +107,6 @@ async def provider_translate(provider: Any, body: dict[str, Any], ctx: RequestCo
     method = getattr(provider, "translate", None)
     if method is not None:
         return await method(body, ctx)
-    guarded = getattr(provider, "_call", None)  # GuardedProvider's generic guarded call (it has no `translate`)
-    if guarded is not None:
-        return await guarded("translate", body, ctx)
     raise CannotServe(f"{provider.name}: no translate method", provider=provider.name)
 
 
