@@ -230,5 +230,7 @@ def default_config(environ: Mapping[str, str] | None = None) -> Config:
         "providers": providers,
         "routes": routes,
         "apps": {"default": {"key": environ.get("HYBRIDGATE_APP_KEY", "hg-local-dev-key")}},
+        # every feature is on; the ones without a provider answer 503 saying what to configure
+        "features": {"moderation": {}, "translation": {}, "recommendations": {}, "creative": {}},
     }
     return parse_config(data, source="<embedded default>", environ={})

@@ -207,7 +207,7 @@ def test_request_validation_and_permissions(served):
 def test_no_chat_provider_says_exactly_what_to_set(tmp_path, gateway_server):
     srv = gateway_server({"state_dir": str(tmp_path), "providers": {"local": {"type": "local"}},
                           "routes": {"m": {"capability": "moderation", "targets": ["local:hybridgate-moderation"]}},
-                          "apps": {"test": {"key": APP_KEY}}})
+                          "apps": {"test": {"key": APP_KEY}}, "features": {"creative": {}}})
     r = create(srv, {"task": "caption", "input": "hello"})
     assert r.status_code == 503
     msg = r.json()["error"]["message"]

@@ -157,3 +157,10 @@ def test_healthz_and_metrics(srv):
     assert value("hybridgate_tokens_total", app="test", feature="chat", provider="openai", kind="prompt") > 0
     assert value("hybridgate_request_duration_seconds_count", app="test", feature="chat", provider="openai") == 1
     assert value("hybridgate_upstream_calls_total", provider="openai", outcome="ok") == 1
+
+
+def test_a_feature_that_is_off_says_how_to_switch_it_on(srv):
+    s, _ = srv
+    r = httpx.post(s.url + "/v1/translate", headers=AUTH, json={"texts": ["hi"], "target_lang": "de"})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "not_configured"
+    assert "features: {translation: {}}" in r.json()["error"]["message"]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .base import Feature
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..gateway import Gateway
 
-__all__ = ["FEATURES", "Feature", "build_features"]
+__all__ = ["FEATURES", "PATHS", "Feature", "build_features", "enabled"]
 
 FEATURES = MappingProxyType({
     "recommendations": "hybridgate.features.recommendations:RecommendationsFeature",
@@ -21,16 +21,33 @@ FEATURES = MappingProxyType({
 })
 
 
+# The HTTP paths of each feature, so a feature that is off still answers them with a clear 503.
+PATHS = MappingProxyType({
+    "recommendations": ("/v1/events", "/v1/items", "/v1/recommend"),
+    "creative": ("/v1/create",),
+    "moderation": ("/v1/moderate",),
+    "translation": ("/v1/translate",),
+})
+
+
+def enabled(name: str, config: Any) -> bool:
+    """A feature is on when the config lists it under ``features:`` or routes something to it; the rest of
+    the config pays nothing for it (no routes, no start-up work, no memory)."""
+    return name in config.features or any(r.capability == name for r in config.routes.values())
+
+
 def build_features(gateway: Gateway) -> dict[str, Feature]:
-    """Every registered feature, with its ``features.<name>`` options from the config."""
-    out: dict[str, Feature] = {}
-    for name, target in FEATURES.items():
-        module, _, cls = target.partition(":")
-        out[name] = getattr(importlib.import_module(module), cls)(gateway, gateway.config.features.get(name))
+    """The enabled features, with their ``features.<name>`` options from the config."""
     unknown = set(gateway.config.features) - set(FEATURES)
     if unknown:
         from ..errors import ConfigError
 
         raise ConfigError(f"{gateway.config.source}: features: unknown feature(s) {sorted(unknown)}; "
                           f"expected any of {sorted(FEATURES)}")
+    out: dict[str, Feature] = {}
+    for name, target in FEATURES.items():
+        if not enabled(name, gateway.config):
+            continue
+        module, _, cls = target.partition(":")
+        out[name] = getattr(importlib.import_module(module), cls)(gateway, gateway.config.features.get(name))
     return out

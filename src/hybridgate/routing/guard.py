@@ -82,8 +82,11 @@ class GuardedProvider:
         attempt, actx = self._begin(body, ctx)
         budget = ctx.call_budget()
         try:
-            async with asyncio.timeout(budget):
+            if self.socket_timeouts or budget is None:  # HTTP providers apply the budget as the client's timeout
                 result = await getattr(self.inner, method)(body, actx)
+            else:
+                async with asyncio.timeout(budget):
+                    result = await getattr(self.inner, method)(body, actx)
         except TimeoutError:
             err = ProviderTimeout(f"{self.name}: no answer within {budget:.2f}s", provider=self.name)
             self._end(attempt, err)

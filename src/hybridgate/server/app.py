@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from ..config import Config
 from ..context import RequestContext
+from ..errors import NotConfigured
 from ..gateway import Gateway
 from . import admin_api, openai_api
 from .http import error_response, json_response, request_context
@@ -104,6 +105,27 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def _feature_off(name: str) -> Any:
+    async def off(request: Request) -> Response:
+        exc = NotConfigured(f"the {name} feature is off in this configuration: add `features: {{{name}: {{}}}}` "
+                            f"or a route with `capability: {name}` to the config")
+        request.scope["hybridgate.error"] = exc.code
+        return error_response(exc, request_context(request).request_id)
+
+    return off
+
+
+def _feature_routes(gateway: Gateway) -> list[Route]:
+    """Routes of the features that are on; the paths of the others answer 503 saying how to switch them on."""
+    from ..features import PATHS
+
+    routes = [r for feature in gateway.features.values() for r in feature.routes()]
+    for name, paths in PATHS.items():
+        if name not in gateway.features:
+            routes += [Route(p, _feature_off(name), methods=["GET", "POST"]) for p in paths]
+    return routes
+
+
 async def _http_exception(request: Request, exc: Exception) -> Response:
     request.scope["hybridgate.error"] = "http_error"
     return error_response(exc, request_context(request).request_id)
@@ -124,8 +146,7 @@ def create_app(config: Config, gateway: Gateway | None = None, *, access_log: bo
             await gateway.aclose()
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
-              *openai_api.routes, *admin_api.routes,
-              *(r for feature in gateway.features.values() for r in feature.routes())]
+              *openai_api.routes, *admin_api.routes, *_feature_routes(gateway)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_exception})
     app.state.gateway = gateway
     app.state.config = config

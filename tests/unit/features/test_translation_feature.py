@@ -222,7 +222,7 @@ def gateway(tmp_path: Path, **extra: Any) -> Gateway:
            "providers": {"local": {"type": "local"},
                          "openai": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-unused"}},
            "routes": {"chat": {"capability": "chat", "targets": ["openai:gpt-4o-mini"], "default": True}},
-           "apps": {"t": {"key": "test-app-key-1"}}, **extra}
+           "apps": {"t": {"key": "test-app-key-1"}}, "features": {"translation": {}}, **extra}
     return Gateway(parse_config(cfg, source="<test>"))
 
 
@@ -236,8 +236,8 @@ def test_routes_explicit_implicit_and_not_configured(tmp_path: Path) -> None:
     assert f.route_for_provider("openai:gpt-4.1").candidates[0].model == "gpt-4.1"
     with pytest.raises(InvalidRequest, match="neither translate nor chat"):
         f.route_for_provider("local")
-    bare = Gateway(parse_config({"state_dir": str(tmp_path), "providers": {"local": {"type": "local"}}},
-                                source="<test>"))
+    bare = Gateway(parse_config({"state_dir": str(tmp_path), "providers": {"local": {"type": "local"}},
+                                 "features": {"translation": {}}}, source="<test>"))
     with pytest.raises(NotConfigured) as exc:
         bare.features["translation"].resolve_route(None)
     assert "HYBRIDGATE_MT_MODELS" in exc.value.message and "translation_models" in exc.value.message
