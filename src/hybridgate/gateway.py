@@ -192,11 +192,20 @@ class Gateway:
     async def chat(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
         return await self._call("chat", "chat", body, ctx, app)
 
+    async def open_stream(self, body: dict[str, Any], ctx: RequestContext | None = None,
+                          app: App | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Resolve, check and start a chat stream; returns its chunk iterator (what ``stream_chat`` yields)."""
+        route, ctx = await self._begin("chat", body, ctx, app)
+        return self.accountant.stream(ctx, body, lambda: stream_route(route, body, ctx, self.rng))
+
     async def stream_chat(self, body: dict[str, Any], ctx: RequestContext | None = None,
                           app: App | None = None) -> AsyncIterator[dict[str, Any]]:
-        route, ctx = await self._begin("chat", body, ctx, app)
-        async for chunk in self.accountant.stream(ctx, body, lambda: stream_route(route, body, ctx, self.rng)):
-            yield chunk
+        chunks = await self.open_stream(body, ctx, app)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
         return await self._call("embeddings", "embed", body, ctx, app)

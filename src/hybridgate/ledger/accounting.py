@@ -117,12 +117,13 @@ class Accountant:
         finally:
             await asyncio.shield(self._record(ctx, started, error))
 
-    async def stream(self, ctx: RequestContext, body: dict[str, Any],
-                     chunks: Callable[[], AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
-        if not self.active:
-            async for c in chunks():
-                yield c
-            return
+    def stream(self, ctx: RequestContext, body: dict[str, Any],
+               chunks: Callable[[], AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+        """The stream, accounted when it ends (or the stream itself when there is nothing to account)."""
+        return self._accounted(ctx, body, chunks) if self.active else chunks()
+
+    async def _accounted(self, ctx: RequestContext, body: dict[str, Any],
+                         chunks: Callable[[], AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
         started, error = time.monotonic(), None
         try:
             async with AsyncExitStack() as stack:

@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..errors import HybridgateError, ModelNotFound, ProviderBadOutput, ValidationFailed
-from .http import authenticate, endpoint, json_response, read_body, request_context
+from .http import authenticate, coalesced, endpoint, json_response, read_body, request_context
 from .validation import ChatRequest, EmbeddingsRequest, ModerationsRequest, parse_body
 
 __all__ = ["routes"]
@@ -63,17 +63,21 @@ async def chat_completions(request: Request) -> Response:
         result = await gw.chat(body, ctx, app)
         return json_response(result, headers=_headers(request))
 
-    chunks = gw.stream_chat(body, ctx, app)
+    chunks = await gw.open_stream(body, ctx, app)
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
         raise ProviderBadOutput("the provider sent an empty stream") from None
+    except BaseException:
+        await chunks.aclose()
+        raise
 
     async def sse() -> AsyncIterator[bytes]:
-        yield b"data: " + orjson.dumps(first) + b"\n\n"
+        dumps = orjson.dumps
+        yield b"data: " + dumps(first) + b"\n\n"
         try:
             async for chunk in chunks:
-                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                yield b"data: " + dumps(chunk) + b"\n\n"
         except HybridgateError as exc:
             # never end a cut stream like a finished one: an explicit error event, no [DONE]
             request.scope["hybridgate.error"] = exc.code
@@ -92,7 +96,7 @@ async def chat_completions(request: Request) -> Response:
             await chunks.aclose()
         yield _DONE
 
-    return StreamingResponse(sse(), media_type="text/event-stream",
+    return StreamingResponse(coalesced(sse()), media_type="text/event-stream",
                              headers={**_headers(request), "cache-control": "no-cache"})
 
 
