@@ -208,3 +208,117 @@ def test_fit_is_fast_on_synthetic(synth):
     t = time.perf_counter()
     Recommender(encoder=HashingEncoder()).fit(synth.interactions)
     assert time.perf_counter() - t < 10
+
+
+# ------------------------------------------------------- model terms and serving
+def _plain_ease(g: np.ndarray, ridge: np.ndarray) -> np.ndarray:
+    p = np.linalg.inv(g + np.diag(ridge))
+    b = p / -np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
+def test_ease_terms_match_their_closed_form():
+    from scipy import sparse
+
+    from hybridgate.models.recommender.ease import ease_weights, interaction_matrix
+
+    rng = np.random.default_rng(0)
+    rows, cols = np.nonzero(rng.random((60, 25)) < 0.3)
+    x = interaction_matrix(rows, cols, (60, 25))
+    strong = interaction_matrix(rows[::2], cols[::2], (60, 25))
+    g = (x.T @ x).toarray().astype(np.float64)
+    counts = np.diag(g).copy()
+    # plain EASE, then strong positives (ρ LᵀL) and a popularity-scaled ridge
+    assert np.allclose(ease_weights(x, 5.0), _plain_ease(g, np.full(25, 5.0)), atol=1e-5)
+    ridge = 5.0 * (counts / counts.mean()) ** 0.5
+    want = _plain_ease(g + 2.0 * (strong.T @ strong).toarray(), ridge)
+    got = ease_weights(x, 5.0, strong=strong, strong_weight=2.0, ridge_exponent=0.5)
+    assert np.allclose(got, want, atol=1e-5) and np.all(np.diag(got) == 0)
+    # user weights: rows scaled by (n_u / mean)^-b, ridge by the weighted/unweighted mass
+    n_u = np.diff(x.indptr).astype(float)
+    w = np.where(n_u > 0, (np.maximum(n_u, 1) / n_u[n_u > 0].mean()) ** -0.5, 1.0)
+    xw = sparse.diags(np.sqrt(w)) @ x
+    gw = (xw.T @ xw).toarray()
+    want = _plain_ease(gw, np.full(25, 5.0) * np.trace(gw) / counts.sum())
+    assert np.allclose(ease_weights(x, 5.0, user_exponent=0.5), want, atol=1e-5)
+
+
+def test_page_and_session_terms_use_timestamps():
+    from hybridgate.models.recommender.ease import session_matrix
+
+    users = np.array([0, 0, 0, 0, 1, 1])
+    items = np.array([1, 2, 3, 4, 1, 2])
+    ts = np.array([100, 100, 130, 1000, 5, 5])
+    pages = session_matrix(users, items, ts, 5, 0.0)  # same user and same second
+    sessions = session_matrix(users, items, ts, 5, 60.0)
+    assert sorted(map(tuple, (r.indices.tolist() for r in pages))) == [(1, 2), (1, 2), (3,), (4,)]
+    assert sorted(map(tuple, (sorted(r.indices.tolist()) for r in sessions))) == [(1, 2), (1, 2, 3), (4,)]
+
+
+def test_niche_bonus_raises_coverage_and_keeps_one_ranking(synth):
+    d = synth.interactions
+    plain = Recommender(RecommenderConfig(niche_weight=0.0), encoder=HashingEncoder()).fit(d)
+    niche = Recommender(RecommenderConfig(niche_weight=2.0, niche_threshold=0.5), encoder=HashingEncoder()).fit(d)
+    distinct_plain, distinct_niche = set(), set()
+    for u in range(0, 400, 5):
+        a, b = plain.recommend(u, 10), niche.recommend(u, 10)
+        assert [r.score for r in b] == sorted((r.score for r in b), reverse=True)
+        assert [r.item for r in niche.recommend(u, 4)] == [r.item for r in b[:4]]  # top-k is a prefix of top-n
+        distinct_plain |= {r.item for r in a}
+        distinct_niche |= {r.item for r in b}
+    assert len(distinct_niche) > len(distinct_plain)
+    users = list(range(0, 400, 7))
+    assert niche.recommend_many(users, 10) == [[r.item for r in niche.recommend(u, 10)] for u in users]
+
+
+def test_cold_items_scored_from_per_snapshot_index(synth):
+    d = synth.interactions
+    rec = Recommender(encoder=HashingEncoder()).fit(d, synth.items)
+    fresh = [{"id": f"fresh-{n}", "title": synth.items[n]["title"] + " sequel"} for n in range(30)]
+    rec.partial_fit([], items=fresh)
+    st = rec._state
+    cfg = rec.config
+    sv = st.serving(cfg.coverage_weight, cfg.niche_weight, cfg.niche_threshold)
+    cold = {st.item_ids[int(j)] for j in sv.cold_items}
+    assert {f["id"] for f in fresh} <= cold and sv.cold_vectors.shape[0] == len(sv.cold_items)
+    user = 11
+    hist = st.history[st.user_pos[user]]
+    sims, like = st.content.similarity(hist, sv.cold_items)  # the reference (per-item) computation
+    got = {r.item: r for r in rec.recommend(user, 50) if r.reason == "new_item"}
+    assert got
+    for item, r in got.items():
+        row = list(sv.cold_items).index(st.item_pos[item])
+        assert r.detail["similar_to"] == st.item_ids[int(like[row])]
+    rec.refresh()  # the fresh items have no events: still cold after a refit
+    assert len(rec._state.serving(cfg.coverage_weight, cfg.niche_weight, cfg.niche_threshold).cold_items) >= 30
+
+
+def test_plain_ease_config_is_closed_form_ease(synth):
+    from hybridgate.models.recommender.ease import interaction_matrix
+
+    d = synth.interactions
+    rec = Recommender(RecommenderConfig.plain_ease(30.0), encoder=HashingEncoder()).fit(d)
+    st = rec._state
+    rows = np.array([st.user_pos[int(u)] for u in d.users])
+    cols = st.cf_col[np.array([st.item_pos[int(i)] for i in d.items])]
+    x = interaction_matrix(rows, cols, (len(st.user_ids), len(st.cf_items)))
+    g = (x.T @ x).toarray().astype(np.float64)
+    assert np.allclose(st.b, _plain_ease(g, np.full(len(g), 30.0)), atol=1e-4)
+
+
+def test_many_cold_items_are_narrowed_without_losing_the_closest(synth):
+    from hybridgate.models.recommender import ranking
+
+    rec = Recommender(encoder=HashingEncoder()).fit(synth.interactions, synth.items)
+    rec.partial_fit([], items=[{"id": f"re-{n}", "title": synth.items[n]["title"] + " remastered"} for n in range(400)])
+    st, cfg = rec._state, rec.config
+    sv = st.serving(cfg.coverage_weight, cfg.niche_weight, cfg.niche_threshold)
+    assert len(sv.cold_items) > 2 * 128  # the centroid pre-filter is in play for k = 10
+    for u in range(0, 400, 40):
+        hist = st.history[st.user_pos[u]]
+        lrows = sv.content_row[hist[sv.content_row[hist] >= 0]]
+        exact, _ = ranking._content_max(sv.cold_vectors, st.content.vectors, lrows)
+        pos = {int(j): n for n, j in enumerate(sv.cold_items)}
+        served = [pos[st.item_pos[r.item]] for r in rec.recommend(u, 10) if r.reason == "new_item"]
+        assert served and exact[served].sum() >= 0.99 * np.sort(exact)[::-1][: len(served)].sum()

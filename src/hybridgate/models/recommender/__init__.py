@@ -1,5 +1,5 @@
-"""In-house recommender: session-aware EASE with coverage re-weighting, MiniLM content for cold start,
-popularity as the last fallback. See ``model.Recommender``."""
+"""In-house recommender: time-aware, user-weighted EASE with coverage re-weighting, MiniLM content for cold
+start, popularity as the last fallback. See ``model.Recommender``."""
 
 from .content import ContentIndex, HashingEncoder
 from .data import Interactions, read_interactions, split_per_user

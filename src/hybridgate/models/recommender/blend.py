@@ -1,12 +1,15 @@
 """Score arithmetic shared by single-user serving and batch evaluation.
 
 Collaborative score of a user over the CF columns: ``s = x_u B``, standardised over the items the user has
-not seen, ``z = (s - mean) / std``. Coverage re-weighting adds the item-standardised score
-``α (z - μ_j) / σ_j`` where μ_j, σ_j are the mean and spread of item j's ``z`` over (a sample of) the
-training users: an item is pushed up for the users who like it *more than its usual audience does*, which
-lifts niche items for their fans and costs little accuracy (on MovieLens-100k, validation carved from the
-training part: α = 0.75 moved coverage@10 from 0.18 to 0.30 for -0.005 NDCG@10; popularity division
-``s / pop^β`` needed twice the NDCG loss for the same coverage).
+not seen, ``z = (s - mean) / std``. Coverage re-weighting uses the item-standardised score ``c = (z - μ_j) / σ_j``
+where μ_j, σ_j are the mean and spread of item j's ``z`` over (a sample of) the training users: an item is
+pushed up for the users who like it *more than its usual audience does*, which lifts niche items for their
+fans. The ranking score is ``z + α c + max(0, γ c - δ)``: the linear term (α) also helps accuracy (on
+MovieLens-100k validation, α = 0.5 beats α = 0), the hinge (the niche bonus) adds an item only where it is
+far above its usual audience, which buys coverage more cheaply than a larger α (validation carved from the
+training part: α = 0.5, γ = 0.5, δ = 0.75 gives coverage@10 0.31 for NDCG@10 0.2758, where α alone needs
+α = 1.0 and costs NDCG@10 0.2749 for the same coverage). One score per item keeps every top-k a prefix of the
+top-n.
 """
 
 from __future__ import annotations
@@ -33,25 +36,30 @@ def standardise(s: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     return ((s - mean) / np.maximum(std, 1e-6)).astype(np.float32, copy=False)
 
 
-def adjusted(z: np.ndarray, mu: np.ndarray, sd: np.ndarray, alpha: float) -> np.ndarray:
-    """``z + α (z - μ) / σ``: the coverage re-weighted score."""
-    if alpha == 0:
+def adjusted(z: np.ndarray, mu: np.ndarray, sd: np.ndarray, alpha: float, niche: float = 0.0,
+             threshold: float = 0.0) -> np.ndarray:
+    """``z + α c + max(0, γ c - δ)`` with ``c = (z - μ) / σ``: the coverage re-weighted score plus the niche
+    bonus (γ = ``niche``, δ = ``threshold``)."""
+    if alpha == 0 and niche == 0:
         return z
-    return z + np.float32(alpha) * (z - mu) / sd
+    c = (z - mu) / sd
+    out = z + np.float32(alpha) * c
+    if niche:
+        out += np.maximum(np.float32(niche) * c - np.float32(threshold), 0.0)
+    return out
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest finite scores, best first (fewer when fewer are finite)."""
-    finite = np.isfinite(scores)
-    n = int(finite.sum())
-    if n == 0 or k <= 0:
+    m = len(scores)
+    if k <= 0 or m == 0:
         return np.zeros(0, np.int64)
-    k = min(k, n)
-    if k < len(scores):
-        idx = np.argpartition(-scores, k - 1)[:k]
-    else:
-        idx = np.arange(len(scores))
-    idx = idx[np.isfinite(scores[idx])]
+    idx = np.argpartition(scores, m - k)[m - k:] if k < m else np.arange(m)
+    idx = idx[np.isfinite(scores[idx])]  # blocked (-inf) entries only come up when fewer than k are finite
+    if len(idx) < min(k, m) and k < m:  # NaN sorts last: take the slow exact path
+        finite = np.flatnonzero(np.isfinite(scores))
+        idx = finite[np.argpartition(scores[finite], max(len(finite) - k, 0))[max(len(finite) - k, 0):]] \
+            if len(finite) > k else finite
     return idx[np.argsort(-scores[idx], kind="stable")]
 
 
@@ -97,11 +105,14 @@ def batch_top_k(
     k: int,
     exclude: sparse.csr_matrix | None = None,
     chunk: int = 512,
+    niche: float = 0.0,
+    threshold: float = 0.0,
 ) -> np.ndarray:
     """Top-``k`` CF columns for every row of ``x`` (n × k, best first; -1 pads rows without candidates).
 
     Seen items (nonzeros of ``x``) and ``exclude`` nonzeros are never returned. Users with an empty history
-    get -1 rows: the caller falls back (popularity).
+    get -1 rows: the caller falls back (popularity). Scores are ``adjusted(z, μ, σ, alpha, niche, threshold)``,
+    as ``Recommender.recommend`` ranks.
     """
     n = x.shape[0]
     out = np.full((n, k), -1, np.int64)
@@ -113,7 +124,7 @@ def batch_top_k(
         else:
             blocked = seen
         z = standardise(_rows_scores(rows, b), ~seen)
-        s = adjusted(z, mu, sd, alpha)
+        s = adjusted(z, mu, sd, alpha, niche, threshold)
         s[blocked] = _NEG
         empty = np.diff(rows.indptr) == 0
         for r in range(s.shape[0]):

@@ -72,7 +72,9 @@ class ContentIndex:
     def __init__(self, positions: np.ndarray, vectors: np.ndarray) -> None:
         self.positions = np.asarray(positions, np.int64)
         self.vectors = np.asarray(vectors, np.float32)
-        self._row = {int(p): r for r, p in enumerate(self.positions)}
+        size = int(self.positions.max()) + 1 if len(self.positions) else 0
+        self._row = np.full(size, -1, np.int64)  # catalogue index -> row, -1 without a vector
+        self._row[self.positions] = np.arange(len(self.positions))
 
     @classmethod
     def build(cls, texts: Mapping[int, str], encoder: Encoder) -> ContentIndex:
@@ -87,29 +89,38 @@ class ContentIndex:
     def __len__(self) -> int:
         return len(self.positions)
 
+    def row_of(self, indices: np.ndarray) -> np.ndarray:
+        """Row of each catalogue index, -1 for indices without a vector."""
+        idx = np.asarray(indices, np.int64)
+        out = np.full(idx.shape, -1, np.int64)
+        ok = (idx >= 0) & (idx < len(self._row))
+        out[ok] = self._row[idx[ok]]
+        return out
+
     def has(self, index: int) -> bool:
-        return int(index) in self._row
+        return 0 <= int(index) < len(self._row) and self._row[int(index)] >= 0
 
     def rows(self, indices: np.ndarray) -> np.ndarray:
         """Index rows for catalogue ``indices`` that have a vector (others dropped)."""
-        return np.array([self._row[int(i)] for i in indices if int(i) in self._row], np.int64)
+        r = self.row_of(indices)
+        return r[r >= 0]
 
     def similarity(self, liked: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each target catalogue index: max cosine to the liked items, and which liked item gives it.
 
         Targets or liked items without text get similarity 0 and argmax -1.
         """
+        targets = np.asarray(targets, np.int64)
         sims = np.zeros(len(targets), np.float32)
         best = np.full(len(targets), -1, np.int64)
-        liked = np.asarray([i for i in liked if int(i) in self._row], np.int64)
-        if not len(liked) or not len(targets):
+        liked = np.asarray(liked, np.int64)
+        lrows = self.row_of(liked)
+        liked, lrows = liked[lrows >= 0], lrows[lrows >= 0]
+        trows = self.row_of(targets)
+        t_mask = trows >= 0
+        if not len(liked) or not t_mask.any():
             return sims, best
-        t_mask = np.array([int(t) in self._row for t in targets], bool)
-        if not t_mask.any():
-            return sims, best
-        lv = self.vectors[[self._row[int(i)] for i in liked]]
-        tv = self.vectors[[self._row[int(t)] for t in np.asarray(targets)[t_mask]]]
-        m = tv @ lv.T
+        m = self.vectors[trows[t_mask]] @ self.vectors[lrows].T
         arg = m.argmax(axis=1)
         sims[t_mask] = m[np.arange(len(arg)), arg]
         best[t_mask] = liked[arg]

@@ -1,26 +1,32 @@
-"""The in-house recommender: session-aware EASE + coverage re-weighting, content for cold start, popularity last.
+"""The in-house recommender: time-aware EASE + coverage re-weighting, content for cold start, popularity last.
 
-Serving reads one immutable snapshot (``_State``) per call; ``fit``/``partial_fit``/``refresh`` build a new
-snapshot and swap it in with one attribute assignment, so a refit in a background thread never blocks or
-tears a request. Persistence is ``arrays.npz`` (loaded with ``allow_pickle=False``) plus ``meta.json``.
+CF: EASE on the user Gram (users weighted by history length) plus session, same-second page and
+strong-positive (rating ≥ 4) co-occurrence, with a popularity-scaled ridge (``ease.ease_weights``); ranking
+by the standardised score with the coverage term and niche bonus (``blend``); items without CF weights but with
+text are served as new items from their content similarity to the history; popularity fills the rest.
+
+Serving reads one immutable snapshot (``state.State``) per call (``ranking.rank``); ``fit``/``partial_fit``/
+``refresh`` build a new snapshot, with its request-path index arrays, and swap it in with one attribute
+assignment, so a refit in a background thread never blocks or tears a request. Persistence is ``arrays.npz``
+(loaded with ``allow_pickle=False``) plus ``meta.json``.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from scipy import sparse
 
-from .blend import adjusted, batch_top_k, item_score_stats, top_k
+from .blend import batch_top_k, item_score_stats
 from .content import ContentIndex, Encoder, default_encoder, item_text
 from .data import Interactions
 from .ease import ease_weights, interaction_matrix, session_matrix
+from .ranking import Recommendation, filter_mask, rank
+from .state import State, plain
 
 __all__ = ["Recommendation", "Recommender", "RecommenderConfig"]
 
@@ -29,77 +35,34 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class RecommenderConfig:
-    """Hyper-parameters; defaults tuned on a validation split carved from MovieLens-100k's training part."""
+    """Hyper-parameters; defaults tuned on validation splits carved from MovieLens-100k's training parts."""
 
-    lam: float = 450.0  # EASE ridge
+    lam: float = 1000.0  # EASE ridge (of an item with the mean number of users; see ridge_exponent)
     session_gap: float = 60.0  # seconds between events of one sitting
-    session_weight: float = 0.5  # μ of the session Gram (0 disables)
-    coverage_weight: float = 0.75  # α of the item-standardised score (0 = plain ranking)
+    session_weight: float = 1.0  # μ of the session Gram (0 disables)
+    page_weight: float = 1.0  # ν of the page Gram: events of one user with the same timestamp (0 disables)
+    strong_weight: float = 1.0  # ρ of the Gram of strong positives (event weight ≥ strong_threshold; 0 disables)
+    strong_threshold: float = 4.0  # e.g. MovieLens ratings 4 and 5 (events without a weight count 1.0)
+    ridge_exponent: float = 0.5  # item j's ridge is lam × (users_j / mean users)^a
+    user_exponent: float = 0.5  # user u's row of the Gram is weighted (items_u / mean items)^-b
+    coverage_weight: float = 0.5  # α of the item-standardised score c (0 = plain ranking)
+    niche_weight: float = 0.5  # γ of the niche bonus max(0, γ c - δ) (0 disables)
+    niche_threshold: float = 0.75  # δ of the niche bonus
     new_item_weight: float = 1.25  # cold item score = weight × cosine to the closest liked item × k-th CF score
     content_weight: float = 0.0  # cosine bonus for warm items (reranks the top 5k CF candidates)
     max_items: int = 20000  # CF covers the most popular ``max_items`` items; the rest are served as cold
     stats_users: int = 5000  # users sampled for the per-item statistics of the coverage term
     seed: int = 0
 
-
-class Recommendation(NamedTuple):
-    item: Hashable
-    score: float
-    reason: str  # "similar_to" | "new_item" | "popular"
-    detail: dict[str, Any] | None
-
-
-def _plain(v: Any) -> Hashable:
-    return v.item() if isinstance(v, np.generic) else v
+    @classmethod
+    def plain_ease(cls, lam: float = 300.0) -> RecommenderConfig:
+        """Plain EASE (Steck 2019) with a constant ridge: every extra term and the coverage re-weighting off."""
+        return cls(lam=lam, session_weight=0.0, page_weight=0.0, strong_weight=0.0, ridge_exponent=0.0,
+                   user_exponent=0.0, coverage_weight=0.0, niche_weight=0.0)
 
 
-@dataclass(frozen=True)
-class _State:
-    item_ids: list[Hashable]
-    item_pos: dict[Hashable, int]
-    user_ids: list[Hashable]
-    user_pos: dict[Hashable, int]
-    history: list[np.ndarray]  # per user: catalogue indices of positive interactions
-    hidden: list[np.ndarray]  # per user: catalogue indices the user hid
-    cf_items: np.ndarray  # CF column -> catalogue index
-    cf_col: np.ndarray  # catalogue index -> CF column or -1
-    b: np.ndarray  # EASE weights over CF columns, float32
-    mu: np.ndarray
-    sd: np.ndarray
-    popularity: np.ndarray  # per catalogue item, positive interaction count
-    content: ContentIndex | None
-    metadata: list[dict[str, Any]]
-    texts: dict[int, str]
-    data: Interactions  # everything seen so far, for refits
-    meta_cache: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def lookup(self, pos: Mapping[Hashable, int], key: Hashable) -> int | None:
-        key = _plain(key)
-        if key in pos:
-            return pos[key]
-        if isinstance(key, str) and key.lstrip("-").isdigit():
-            return pos.get(int(key))
-        if isinstance(key, int):
-            return pos.get(str(key))
-        return None
-
-    def meta_column(self, name: str) -> np.ndarray:
-        col = self.meta_cache.get(name)
-        if col is None:
-            col = np.array([m.get(name) for m in self.metadata] + [None], dtype=object)[:-1]
-            self.meta_cache[name] = col
-        return col
-
-
-def _standardise_unseen(s: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """``standardise(s, unseen)`` for one user in O(m + |seen|): totals minus the seen entries."""
-    n = len(s) - len(seen)
-    if n <= 0:
-        return np.zeros_like(s)
-    ss = s[seen].astype(np.float64)
-    mean = (float(s.sum(dtype=np.float64)) - ss.sum()) / n
-    var = (float(np.dot(s, s)) - float(np.dot(ss, ss))) / n - mean * mean
-    return (s - np.float32(mean)) * np.float32(1.0 / max(np.sqrt(max(var, 0.0)), 1e-6))
+_State = State  # the snapshot type (``state.State``)
+_plain = plain
 
 
 def _positions(values: np.ndarray, pos: dict[Hashable, int], ids: list[Hashable]) -> np.ndarray:
@@ -191,12 +154,22 @@ class Recommender:
         cf_col = np.full(n_i, -1, np.int64)
         cf_col[warm] = np.arange(len(warm))
         x = x_all[:, warm].tocsr()
-        sessions = None
-        if cfg.session_weight > 0 and data.has_timestamps:
+        sessions = pages = None
+        if data.has_timestamps and (cfg.session_weight > 0 or cfg.page_weight > 0):
             keep = pos & (cf_col[cols] >= 0)
-            sessions = session_matrix(rows[keep], cf_col[cols[keep]], data.timestamps[keep], len(warm), cfg.session_gap)
+            args = rows[keep], cf_col[cols[keep]], data.timestamps[keep], len(warm)
+            if cfg.session_weight > 0:
+                sessions = session_matrix(*args, cfg.session_gap)
+            if cfg.page_weight > 0:
+                pages = session_matrix(*args, 0.0)
+        strong = None
+        if cfg.strong_weight > 0:
+            keep = pos & (data.weights >= cfg.strong_threshold) & (cf_col[cols] >= 0)
+            strong = interaction_matrix(rows[keep], cf_col[cols[keep]], (n_u, len(warm)))
         if len(warm):
-            b = ease_weights(x, cfg.lam, sessions, cfg.session_weight)
+            b = ease_weights(x, cfg.lam, sessions, cfg.session_weight, pages=pages, page_weight=cfg.page_weight,
+                             ridge_exponent=cfg.ridge_exponent, user_exponent=cfg.user_exponent,
+                             strong=strong, strong_weight=cfg.strong_weight)
             mu, sd = item_score_stats(x, b, cfg.stats_users, cfg.seed)
         else:
             b = np.zeros((0, 0), np.float32)
@@ -206,8 +179,14 @@ class Recommender:
             content = self._merge_content(old.content if old else None, new_texts)
         history = [x_all.indices[x_all.indptr[u]:x_all.indptr[u + 1]].astype(np.int64) for u in range(n_u)]
         hidden = [hid.indices[hid.indptr[u]:hid.indptr[u + 1]].astype(np.int64) for u in range(n_u)]
-        return _State(item_ids, item_pos, user_ids, user_pos, history, hidden, warm, cf_col, b, mu, sd,
-                      popularity, content, metadata, texts, data)
+        return self._warm(_State(item_ids, item_pos, user_ids, user_pos, history, hidden, warm, cf_col, b, mu, sd,
+                                 popularity, content, metadata, texts, data))
+
+    def _warm(self, st: State) -> State:
+        """Build the snapshot's request-path index arrays now, before it is swapped in."""
+        cfg = self.config
+        st.serving(cfg.coverage_weight, cfg.niche_weight, cfg.niche_threshold)
+        return st
 
     def _merge_content(self, old: ContentIndex | None, texts: Mapping[int, str]) -> ContentIndex | None:
         if not texts:
@@ -293,9 +272,10 @@ class Recommender:
             keep = [j for j in texts if j not in new_texts]
             content = self._merge_content(None, {j: texts[j] for j in keep})
         content = self._merge_content(content, new_texts)
-        return replace(st, item_ids=item_ids, item_pos=item_pos, user_ids=user_ids, user_pos=user_pos,
-                       history=history, hidden=hidden, cf_col=cf_col, popularity=np.asarray(popularity, np.float32),
-                       content=content, metadata=metadata, texts=texts, data=st.data.concat(new), meta_cache={})
+        return self._warm(replace(
+            st, item_ids=item_ids, item_pos=item_pos, user_ids=user_ids, user_pos=user_pos, history=history,
+            hidden=hidden, cf_col=cf_col, popularity=np.asarray(popularity, np.float32), content=content,
+            metadata=metadata, texts=texts, data=st.data.concat(new), meta_cache={}))
 
     def refresh(self, background: bool = False) -> threading.Thread | None:
         """Refit CF on all events so far and swap the model in; with ``background`` run in a daemon thread.
@@ -322,7 +302,8 @@ class Recommender:
                 extra = cur.data.take(np.arange(len(snap.data), len(cur.data)))
                 cat = [(cur.item_ids[j], cur.metadata[j]) for j in range(len(built.item_ids), len(cur.item_ids))]
                 built = self._incremental(built, extra, cat, encode=False)
-                built = replace(built, content=cur.content, texts=cur.texts, metadata=cur.metadata, meta_cache={})
+                built = self._warm(replace(built, content=cur.content, texts=cur.texts, metadata=cur.metadata,
+                                           meta_cache={}))
             self._state = built
 
     # ------------------------------------------------------------------ serving
@@ -360,71 +341,8 @@ class Recommender:
         if exclude_seen:
             allowed[hist] = False
         if filters:
-            allowed &= self._filter_mask(st, filters)
-        return self._rank(st, hist, allowed, k)
-
-    @staticmethod
-    def _filter_mask(st: _State, filters: Mapping[str, Any]) -> np.ndarray:
-        mask = np.ones(len(st.item_ids), bool)
-        for name, want in filters.items():
-            col = st.meta_column(name)
-            if callable(want):
-                mask &= np.fromiter((v is not None and bool(want(v)) for v in col), bool, len(col))
-            elif isinstance(want, (list, tuple, set, frozenset)):
-                ok = set(want)
-                mask &= np.fromiter((v in ok if isinstance(v, Hashable) else False for v in col), bool, len(col))
-            else:
-                mask &= np.fromiter((v == want for v in col), bool, len(col))
-        return mask
-
-    def _rank(self, st: _State, hist: np.ndarray, allowed: np.ndarray, k: int) -> list[Recommendation]:
-        cfg = self.config
-        out: list[Recommendation] = []
-        taken = np.zeros(len(st.item_ids), bool)
-        hcols = st.cf_col[hist] if len(hist) else np.zeros(0, np.int64)
-        hcols = hcols[hcols >= 0]
-        ref = 1.0
-        if len(hcols) and len(st.cf_items):
-            s = st.b[hcols].sum(axis=0) if len(hcols) > 1 else st.b[hcols[0]].copy()
-            z = adjusted(_standardise_unseen(s, hcols), st.mu, st.sd, cfg.coverage_weight)
-            z[~allowed[st.cf_items]] = -np.inf
-            if cfg.content_weight and st.content is not None:
-                pool = top_k(z, max(5 * k, 50))
-                sims, _ = st.content.similarity(hist, st.cf_items[pool])
-                z[pool] += np.float32(cfg.content_weight) * sims
-            best = top_k(z, k)
-            if len(best):
-                ref = max(float(z[best[-1]]), 1e-3)
-                contrib = st.b[np.ix_(hcols, best)]
-                why = st.cf_items[hcols[contrib.argmax(axis=0)]]
-                for c, w in zip(best, why):
-                    j = int(st.cf_items[c])
-                    out.append(Recommendation(st.item_ids[j], float(z[c]), "similar_to", {"similar_to": st.item_ids[int(w)]}))
-                    taken[j] = True
-        if st.content is not None and len(hist) and cfg.new_item_weight > 0:
-            cold = np.flatnonzero(allowed & (st.cf_col < 0))
-            cold = cold[[st.content.has(j) for j in cold]] if len(cold) else cold
-            if len(cold):
-                sims, like = st.content.similarity(hist, cold)
-                scores = cfg.new_item_weight * ref * sims
-                for r in np.argsort(-scores, kind="stable")[:k]:
-                    if sims[r] <= 0:
-                        break
-                    out.append(Recommendation(st.item_ids[int(cold[r])], float(scores[r]), "new_item",
-                                              {"similar_to": st.item_ids[int(like[r])]}))
-                    taken[int(cold[r])] = True
-        out.sort(key=lambda r: -r.score)
-        out = out[:k]
-        if len(out) < k:
-            pool = allowed & ~taken
-            pop = np.where(pool, st.popularity, -np.inf).astype(np.float32)
-            floor = min([r.score for r in out], default=1.0) - 1.0  # fallbacks rank below every model score
-            top_pop = float(np.log1p(st.popularity.max())) if len(st.popularity) else 1.0
-            for j in top_k(pop, k - len(out)):
-                norm = float(np.log1p(st.popularity[j])) / max(top_pop, 1e-9)
-                out.append(Recommendation(st.item_ids[int(j)], floor + 0.999 * norm, "popular",
-                                          {"count": int(st.popularity[j])}))
-        return out
+            allowed &= filter_mask(st, filters)
+        return rank(st, self.config, hist, allowed, k)
 
     def recommend_many(self, users: Iterable[Hashable], k: int = 10) -> list[list[Hashable]]:
         """Batch top-``k`` item ids (CF + coverage term, popularity for users without CF history), excluding
@@ -448,7 +366,9 @@ class Recommender:
         m = len(st.cf_items)
         x = interaction_matrix(np.asarray(rows, np.int64), np.asarray(cols, np.int64), (len(idx), m))
         ex = interaction_matrix(np.asarray(hrows, np.int64), np.asarray(hcols, np.int64), (len(idx), m))
-        top = batch_top_k(x, st.b, st.mu, st.sd, self.config.coverage_weight, k, ex) if m else np.full((len(idx), k), -1)
+        cfg = self.config
+        top = (batch_top_k(x, st.b, st.mu, st.sd, cfg.coverage_weight, k, ex, niche=cfg.niche_weight,
+                           threshold=cfg.niche_threshold) if m else np.full((len(idx), k), -1))
         order = np.argsort(-st.popularity, kind="stable")
         out: list[list[Hashable]] = []
         for r, u in enumerate(idx):
@@ -480,5 +400,5 @@ class Recommender:
 
         state, config = load_state(Path(directory), _State, FORMAT_VERSION)
         rec = cls(RecommenderConfig(**config), encoder)
-        rec._state = state
+        rec._state = rec._warm(state)
         return rec
