@@ -90,7 +90,7 @@ class RecommendationsTask:
             cfg = feature.options.recommender_config() if feature is not None else RecommenderConfig()
             return Recommender(cfg, encoder=HashingEncoder())  # eval data has no item text
         if target.provider == "ease":
-            return Recommender(RecommenderConfig(lam=300.0, session_weight=0.0, coverage_weight=0.0),
+            return Recommender(RecommenderConfig.plain_ease(300.0),
                                encoder=HashingEncoder())
         if target.provider == "popularity":
             return Popularity()
