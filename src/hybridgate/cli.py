@@ -53,7 +53,7 @@ def serve(
     try:
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
         configure_logging(cfg.server.log_level)
-        asgi = create_app(cfg, access_log=access_log)
+        asgi = create_app(cfg, access_log=access_log, tune_gc=cfg.server.gc_tuning)
     except HybridgateError as exc:
         _fail(exc)
     h, p = host or cfg.server.host, port if port is not None else cfg.server.port
