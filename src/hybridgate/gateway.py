@@ -193,19 +193,21 @@ class Gateway:
         return await self._call("chat", "chat", body, ctx, app)
 
     async def open_stream(self, body: dict[str, Any], ctx: RequestContext | None = None,
-                          app: App | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Resolve, check and start a chat stream; returns its chunk iterator (what ``stream_chat`` yields)."""
+                          app: App | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Resolve, check and start a chat stream; returns its iterator of chunk batches (the chunks of
+        one upstream read travel together; ``stream_chat`` yields them one by one)."""
         route, ctx = await self._begin("chat", body, ctx, app)
         return self.accountant.stream(ctx, body, lambda: stream_route(route, body, ctx, self.rng))
 
     async def stream_chat(self, body: dict[str, Any], ctx: RequestContext | None = None,
                           app: App | None = None) -> AsyncIterator[dict[str, Any]]:
-        chunks = await self.open_stream(body, ctx, app)
+        batches = await self.open_stream(body, ctx, app)
         try:
-            async for chunk in chunks:
-                yield chunk
+            async for batch in batches:
+                for chunk in batch:
+                    yield chunk
         finally:
-            await chunks.aclose()
+            await batches.aclose()
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext | None = None, app: App | None = None) -> dict:
         return await self._call("embeddings", "embed", body, ctx, app)

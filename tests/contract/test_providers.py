@@ -50,7 +50,12 @@ def chat_body(ptype: str, text: str = "hello", **kw) -> dict:
 
 
 async def collect(p, body):
-    return [c async for c in p.chat_stream(body, RequestContext())]
+    """The chunks of a provider stream, in order (providers yield them in non-empty batches)."""
+    out = []
+    async for batch in p.chat_stream(body, RequestContext()):
+        assert isinstance(batch, list) and batch, "a provider yields non-empty lists of chunks"
+        out.extend(batch)
+    return out
 
 
 @pytest.mark.parametrize("ptype", TYPES)
@@ -183,8 +188,8 @@ async def test_stream_faults_never_look_finished(make, ptype, fault, error):
     p, _ = make(ptype, faults=fault, read=1.0)
     got = []
     with pytest.raises(error):
-        async for c in p.chat_stream(chat_body(ptype, "a b c d e f g h"), RequestContext()):
-            got.append(c)
+        async for batch in p.chat_stream(chat_body(ptype, "a b c d e f g h"), RequestContext()):
+            got.extend(batch)
     assert not any(c["choices"] and c["choices"][0]["finish_reason"] for c in got)
     await p.aclose()
 

@@ -164,3 +164,42 @@ def test_a_feature_that_is_off_says_how_to_switch_it_on(srv):
     r = httpx.post(s.url + "/v1/translate", headers=AUTH, json={"texts": ["hi"], "target_lang": "de"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "not_configured"
     assert "features: {translation: {}}" in r.json()["error"]["message"]
+
+
+def test_client_leaving_mid_stream_closes_the_upstream_call_at_once(emulator, gateway_server):
+    """A client that hangs up mid-stream must not keep the upstream call (and its cost) running: the
+    gateway notices, cancels the stream and records the call as cancelled — long before the stalled
+    upstream would have ended it (10 s stall, 30 s read timeout)."""
+    import socket
+    import time
+
+    emu = emulator("openai", faults="stall=10s")
+    cfg = partner_config({"openai": emu})
+    cfg["providers"]["openai"]["timeout"] = {"read": 30, "total": 60}
+    s = gateway_server(cfg)
+    body = orjson.dumps(chat(text="a b c d e f g h i j", stream=True))
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"authorization: Bearer " + APP_KEY.encode() + b"\r\ncontent-length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        got = b""
+        while b"data: {" not in got:  # the first chunks arrived: the stream is running
+            got += sock.recv(65536)
+        assert b" 200 " in got.split(b"\r\n", 1)[0]
+    left = time.monotonic()
+
+    def cancelled_calls() -> float | None:
+        for fam in text_string_to_metric_families(httpx.get(s.url + "/metrics").text):
+            for smp in fam.samples:
+                if smp.name == "hybridgate_upstream_calls_total" and smp.labels == {
+                        "provider": "openai", "outcome": "cancelled"}:
+                    return smp.value
+        return None
+
+    while cancelled_calls() != 1 and time.monotonic() - left < 5:
+        time.sleep(0.05)
+    assert cancelled_calls() == 1, "the upstream call was not cancelled when the client left"
+    assert time.monotonic() - left < 5
+    # the gateway still serves
+    r = httpx.post(s.url + "/v1/chat/completions", headers=AUTH, json=chat(text="ok"))
+    assert r.status_code == 200

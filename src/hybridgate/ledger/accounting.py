@@ -25,6 +25,7 @@ from .records import usage_record
 __all__ = ["Accountant", "UsageHandle"]
 
 T = TypeVar("T")
+Batch = list[dict[str, Any]]  # chat stream chunks that came in one upstream read
 
 
 class UsageHandle:
@@ -118,19 +119,19 @@ class Accountant:
             await asyncio.shield(self._record(ctx, started, error))
 
     def stream(self, ctx: RequestContext, body: dict[str, Any],
-               chunks: Callable[[], AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+               chunks: Callable[[], AsyncIterator[Batch]]) -> AsyncIterator[Batch]:
         """The stream, accounted when it ends (or the stream itself when there is nothing to account)."""
         return self._accounted(ctx, body, chunks) if self.active else chunks()
 
     async def _accounted(self, ctx: RequestContext, body: dict[str, Any],
-                         chunks: Callable[[], AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+                         chunks: Callable[[], AsyncIterator[Batch]]) -> AsyncIterator[Batch]:
         started, error = time.monotonic(), None
         try:
             async with AsyncExitStack() as stack:
                 hold = await self._enter(stack, ctx, body)
                 try:
-                    async for c in chunks():
-                        yield c
+                    async for batch in chunks():
+                        yield batch
                 finally:
                     if hold is not None and ctx.attempts:
                         hold.record(self._actual(ctx))

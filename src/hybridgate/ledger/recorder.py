@@ -111,21 +111,22 @@ class EgressRecorder:
     async def translate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         return await self._call("translate", body, ctx)
 
-    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         attempt = ctx.attempt or Attempt(self.name, body.get("model"), self.in_house)
         stream = self.inner.chat_stream(body, ctx)
         started = False
         error: str | None = None
         try:
-            async for chunk in stream:
+            async for batch in stream:
                 if not started:
                     await self._append(self._record(ctx, attempt, None, stream="start"))
                     started = True
-                usage = chunk.get("usage")
-                if isinstance(usage, dict):
-                    attempt.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-                    attempt.completion_tokens = int(usage.get("completion_tokens") or 0)
-                yield chunk
+                for chunk in batch:
+                    usage = chunk.get("usage")
+                    if isinstance(usage, dict):
+                        attempt.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                        attempt.completion_tokens = int(usage.get("completion_tokens") or 0)
+                yield batch
         except BaseException as exc:
             error = getattr(exc, "code", None) or type(exc).__name__
             raise

@@ -140,12 +140,12 @@ class PrivacyGuard:
         d = self._decision(ctx)
         return await self.inner.moderate(pseudonymised_body("moderate", body, d) if d else body, ctx)
 
-    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         body, ctx = await self._images("chat_stream", body, ctx)
         d = self._decision(ctx)
         if d is None:
-            async for chunk in self.inner.chat_stream(body, ctx):
-                yield chunk
+            async for batch in self.inner.chat_stream(body, ctx):
+                yield batch
             return
         restorers: dict[tuple, StreamRestorer] = {}
 
@@ -155,37 +155,41 @@ class PrivacyGuard:
                 r = restorers[key] = d.pseudonymiser.stream_restorer()
             return r
 
+        def restore(chunk: dict[str, Any]) -> None:
+            for choice in chunk.get("choices") or ():
+                idx = choice.get("index", 0)
+                delta = choice.get("delta") or {}
+                if isinstance(delta.get("content"), str):
+                    delta["content"] = restorer((idx, "c")).feed(delta["content"])
+                for tc in delta.get("tool_calls") or ():
+                    f = tc.get("function") or {}
+                    if isinstance(f.get("arguments"), str):
+                        f["arguments"] = restorer((idx, "t", tc.get("index", 0))).feed(f["arguments"])
+                if choice.get("finish_reason"):
+                    tail = restorers.pop((idx, "c"), None)
+                    if tail is not None:
+                        delta["content"] = (delta.get("content") or "") + tail.flush()
+                    for key in [k for k in restorers if k[0] == idx]:
+                        rest = restorers.pop(key).flush()
+                        if rest:
+                            delta.setdefault("tool_calls", []).append(
+                                {"index": key[2], "function": {"arguments": rest}})
+                    choice["delta"] = delta
+
         last: dict[str, Any] | None = None
         stream = self.inner.chat_stream(pseudonymised_body("chat_stream", body, d), ctx)
         try:
-            async for chunk in stream:
-                last = chunk
-                for choice in chunk.get("choices") or ():
-                    idx = choice.get("index", 0)
-                    delta = choice.get("delta") or {}
-                    if isinstance(delta.get("content"), str):
-                        delta["content"] = restorer((idx, "c")).feed(delta["content"])
-                    for tc in delta.get("tool_calls") or ():
-                        f = tc.get("function") or {}
-                        if isinstance(f.get("arguments"), str):
-                            f["arguments"] = restorer((idx, "t", tc.get("index", 0))).feed(f["arguments"])
-                    if choice.get("finish_reason"):
-                        tail = restorers.pop((idx, "c"), None)
-                        if tail is not None:
-                            delta["content"] = (delta.get("content") or "") + tail.flush()
-                        for key in [k for k in restorers if k[0] == idx]:
-                            rest = restorers.pop(key).flush()
-                            if rest:
-                                delta.setdefault("tool_calls", []).append(
-                                    {"index": key[2], "function": {"arguments": rest}})
-                        choice["delta"] = delta
-                yield chunk
+            async for batch in stream:
+                for chunk in batch:
+                    restore(chunk)
+                last = batch[-1]
+                yield batch
         finally:
             await stream.aclose()
         leftovers = {k: r.flush() for k, r in restorers.items()}
         if any(leftovers.values()) and last is not None:  # a stream that ended without finish_reason
-            yield {**last, "choices": [{"index": k[0], "delta": {"content": v}, "finish_reason": None}
-                                       for k, v in leftovers.items() if v and k[1] == "c"]}
+            yield [{**last, "choices": [{"index": k[0], "delta": {"content": v}, "finish_reason": None}
+                                        for k, v in leftovers.items() if v and k[1] == "c"]}]
 
     async def list_models(self) -> list[str]:
         return await self.inner.list_models()

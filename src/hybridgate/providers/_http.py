@@ -24,7 +24,7 @@ from ..config import ProviderConfig
 from ..context import RequestContext
 from ..errors import ProviderBadOutput, ProviderTimeout, ProviderUnavailable
 
-__all__ = ["HttpClient", "SSEEvent", "drain", "iter_sse", "parse_retry_after"]
+__all__ = ["HttpClient", "SSEEvent", "drain", "event_objects", "iter_sse", "loads_event", "parse_retry_after"]
 
 StatusHandler = Callable[[int, "aiohttp.typedefs.LooseHeaders", bytes], NoReturn]
 
@@ -32,7 +32,7 @@ StatusHandler = Callable[[int, "aiohttp.typedefs.LooseHeaders", bytes], NoReturn
 @dataclass(slots=True)
 class SSEEvent:
     event: str | None
-    data: str
+    data: bytes
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -173,14 +173,17 @@ class HttpClient:
         self._session = None
 
 
-async def iter_sse(resp: aiohttp.ClientResponse, ctx: RequestContext | None = None) -> AsyncIterator[SSEEvent]:
-    """Parse a text/event-stream body into events (``event:`` name and joined ``data:`` lines).
+async def iter_sse(resp: aiohttp.ClientResponse,
+                   ctx: RequestContext | None = None) -> AsyncIterator[list[SSEEvent]]:
+    """Parse a text/event-stream body into events (``event:`` name and the joined ``data:`` lines, as
+    bytes: orjson reads them without a decode).
 
-    Reads whatever the socket has (not line by line) and splits lines itself. With a per-call
-    context, the SHA-256 of the bytes received is stored on ``ctx.attempt`` when the iterator is
-    closed (callers close it explicitly; see ``sse_events``)."""
+    Yields one list per network read: every event that read completed (never an empty list), so
+    the layers above step once per read, not once per event. With a per-call context, the SHA-256
+    of the bytes received is stored on ``ctx.attempt`` when the iterator is closed (callers close
+    it explicitly)."""
     event: str | None = None
-    data: list[str] = []
+    data: list[bytes] = []
     attempt = ctx.attempt if ctx is not None else None
     digest = hashlib.sha256() if attempt is not None else None
     tail = b""
@@ -190,12 +193,16 @@ async def iter_sse(resp: aiohttp.ClientResponse, ctx: RequestContext | None = No
                 digest.update(block)
             lines = (tail + block).split(b"\n") if tail else block.split(b"\n")
             tail = lines.pop()
+            batch: list[SSEEvent] = []
             for raw in lines:
-                if raw.endswith(b"\r"):
+                if raw[:6] == b"data: " and raw[-1:] != b"\r":  # the common line, first
+                    data.append(raw[6:])
+                    continue
+                if raw[-1:] == b"\r":
                     raw = raw[:-1]
                 if not raw:
                     if data:
-                        yield SSEEvent(event, "\n".join(data))
+                        batch.append(SSEEvent(event, data[0] if len(data) == 1 else b"\n".join(data)))
                     event, data = None, []
                     continue
                 if raw[:1] == b":":
@@ -204,13 +211,15 @@ async def iter_sse(resp: aiohttp.ClientResponse, ctx: RequestContext | None = No
                 if value[:1] == b" ":
                     value = value[1:]
                 if field == b"data":
-                    data.append(value.decode("utf-8"))
+                    data.append(value)
                 elif field == b"event":
-                    event = value.decode("utf-8")
+                    event = value.decode("utf-8", "replace")
+            if batch:
+                yield batch
         if tail.startswith(b"data:"):  # a last line without its newline
-            data.append(tail[5:].lstrip(b" ").rstrip(b"\r").decode("utf-8"))
+            data.append(tail[5:].lstrip(b" ").rstrip(b"\r"))
         if data:
-            yield SSEEvent(event, "\n".join(data))
+            yield [SSEEvent(event, b"\n".join(data))]
     finally:
         if digest is not None:
             attempt.response_sha256 = digest.hexdigest()
@@ -227,8 +236,19 @@ async def drain(resp: aiohttp.ClientResponse, limit: int = 1 << 16) -> None:
         seen += len(chunk)
 
 
-def loads_event(provider: str, data: str) -> Any:
+def loads_event(provider: str, data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         raise ProviderBadOutput(f"{provider}: upstream stream event is not JSON", provider=provider) from None
+
+
+def event_objects(provider: str, events: list[SSEEvent]) -> list[tuple[str | None, dict[str, Any]]]:
+    """``(event name, JSON object)`` of each event of one read; anything but a JSON object is bad output."""
+    out = []
+    for ev in events:
+        data = loads_event(provider, ev.data)
+        if not isinstance(data, dict):
+            raise ProviderBadOutput(f"{provider}: stream event is not a JSON object", provider=provider)
+        out.append((ev.event, data))
+    return out

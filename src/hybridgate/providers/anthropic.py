@@ -33,7 +33,7 @@ from ..errors import (
     ProviderUnavailable,
     UnsupportedCapability,
 )
-from ._http import HttpClient, drain, iter_sse, loads_event, parse_retry_after
+from ._http import HttpClient, drain, event_objects, iter_sse, parse_retry_after
 from ._images import VendorImageLimits
 from .base import BaseProvider, Capability
 
@@ -233,7 +233,7 @@ class AnthropicProvider(BaseProvider):
             raise ProviderBadOutput(f"{self.name}: response is not a message", provider=self.name)
         return from_anthropic_response(data)
 
-    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         self._check_images("chat_stream", body)
         req = {**to_anthropic_request(body, self.options.default_max_tokens), "stream": True}
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -247,48 +247,55 @@ class AnthropicProvider(BaseProvider):
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
 
         async with self.http.stream("/v1/messages", self._on_error, req, ctx=ctx) as resp:
-            async with aclosing(iter_sse(resp, ctx)) as events:  # closing stores the response hash
-                async for ev in events:
-                    data = loads_event(self.name, ev.data)
-                    kind = data.get("type") or ev.event
-                    if kind == "message_start":
-                        msg = data.get("message") or {}
-                        cid, model = msg.get("id", "msg"), msg.get("model") or model
-                        usage.update(msg.get("usage") or {})
-                        yield chunk({"role": "assistant", "content": ""})
-                    elif kind == "content_block_start":
-                        block = data.get("content_block") or {}
-                        if block.get("type") == "tool_use":
-                            idx = tool_index.setdefault(data.get("index", 0), len(tool_index))
-                            yield chunk({"tool_calls": [{"index": idx, "id": block.get("id"), "type": "function",
-                                                         "function": {"name": block.get("name"), "arguments": ""}}]})
-                        elif block.get("type") == "text" and block.get("text"):
-                            yield chunk({"content": block["text"]})
-                    elif kind == "content_block_delta":
-                        delta = data.get("delta") or {}
-                        if delta.get("type") == "text_delta":
-                            yield chunk({"content": delta.get("text", "")})
-                        elif delta.get("type") == "input_json_delta":
-                            idx = tool_index.get(data.get("index", 0), 0)
-                            yield chunk({"tool_calls": [{"index": idx, "function": {"arguments": delta.get("partial_json", "")}}]})
-                    elif kind == "message_delta":
-                        usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
-                        reason = (data.get("delta") or {}).get("stop_reason")
-                        if reason:
-                            yield chunk({}, _STOP.get(reason, "stop"))
-                    elif kind == "message_stop":
-                        stopped = True
+            async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash
+                async for events in reads:
+                    batch: list[dict[str, Any]] = []
+                    for name, data in event_objects(self.name, events):
+                        kind = data.get("type") or name
+                        if kind == "message_start":
+                            msg = data.get("message") or {}
+                            cid, model = msg.get("id", "msg"), msg.get("model") or model
+                            usage.update(msg.get("usage") or {})
+                            batch.append(chunk({"role": "assistant", "content": ""}))
+                        elif kind == "content_block_start":
+                            block = data.get("content_block") or {}
+                            if block.get("type") == "tool_use":
+                                idx = tool_index.setdefault(data.get("index", 0), len(tool_index))
+                                batch.append(chunk({"tool_calls": [{
+                                    "index": idx, "id": block.get("id"), "type": "function",
+                                    "function": {"name": block.get("name"), "arguments": ""}}]}))
+                            elif block.get("type") == "text" and block.get("text"):
+                                batch.append(chunk({"content": block["text"]}))
+                        elif kind == "content_block_delta":
+                            delta = data.get("delta") or {}
+                            if delta.get("type") == "text_delta":
+                                batch.append(chunk({"content": delta.get("text", "")}))
+                            elif delta.get("type") == "input_json_delta":
+                                idx = tool_index.get(data.get("index", 0), 0)
+                                batch.append(chunk({"tool_calls": [{
+                                    "index": idx, "function": {"arguments": delta.get("partial_json", "")}}]}))
+                        elif kind == "message_delta":
+                            usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+                            reason = (data.get("delta") or {}).get("stop_reason")
+                            if reason:
+                                batch.append(chunk({}, _STOP.get(reason, "stop")))
+                        elif kind == "message_stop":
+                            stopped = True
+                            break
+                        elif kind == "error":
+                            err = data.get("error") or {}
+                            raise ProviderUnavailable(f"{self.name}: error mid-stream: {err.get('type')}: "
+                                                      f"{err.get('message', '')}", provider=self.name)
+                    if stopped and include_usage:
+                        batch.append({"id": cid, "object": "chat.completion.chunk", "created": created,
+                                      "model": model, "choices": [], "usage": _usage(usage)})
+                    if batch:
+                        yield batch
+                    if stopped:
                         await drain(resp)
                         break
-                    elif kind == "error":
-                        err = data.get("error") or {}
-                        raise ProviderUnavailable(f"{self.name}: error mid-stream: {err.get('type')}: "
-                                                  f"{err.get('message', '')}", provider=self.name)
         if not stopped:
             raise ProviderUnavailable(f"{self.name}: stream ended without message_stop (cut)", provider=self.name)
-        if include_usage:
-            yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                   "choices": [], "usage": _usage(usage)}
 
     async def aclose(self) -> None:
         await self.http.aclose()

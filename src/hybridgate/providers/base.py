@@ -42,7 +42,10 @@ class Provider(Protocol):
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]: ...
 
-    def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]: ...
+    def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
+        """Chat completion chunks (OpenAI ``chat.completion.chunk`` dicts) in batches: each batch holds
+        the chunks that came in one network read, never none. Wrappers step once per batch."""
+        ...
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]: ...
 
@@ -97,9 +100,9 @@ class BaseProvider:
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         raise self._unsupported("chat completions")
 
-    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         raise self._unsupported("streaming chat completions")
-        yield {}  # pragma: no cover - makes this an async generator
+        yield []  # pragma: no cover - makes this an async generator
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         raise self._unsupported("embeddings")

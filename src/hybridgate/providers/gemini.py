@@ -32,7 +32,7 @@ from ..errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from ._http import HttpClient, iter_sse, loads_event
+from ._http import HttpClient, event_objects, iter_sse
 from ._images import VendorImageLimits
 from .base import BaseProvider, Capability
 
@@ -311,47 +311,52 @@ class GeminiProvider(BaseProvider):
             raise ProviderBadOutput(f"{self.name}: unexpected generateContent response ({exc})",
                                     provider=self.name) from exc
 
-    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         self._check_images("chat_stream", body)
         req = to_gemini_request(body)
         cid, created, model = "chatcmpl-" + uuid.uuid4().hex, int(time.time()), body["model"]
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         first, finished, usage, n_calls = True, False, None, 0
+
+        def chunk(index: int, delta: dict[str, Any], reason: str | None) -> dict[str, Any]:
+            return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": index, "delta": delta, "finish_reason": reason, "logprobs": None}]}
+
         path = self._path(model, "streamGenerateContent")
         async with self.http.stream(path, self._on_error, req, params={"alt": "sse"}, ctx=ctx) as resp:
-            async with aclosing(iter_sse(resp, ctx)) as events:  # closing stores the response hash
-                async for ev in events:
-                    data = loads_event(self.name, ev.data)
-                    if "error" in data:
-                        raise ProviderUnavailable(f"{self.name}: error mid-stream: "
-                                                  f"{data['error'].get('message', 'unknown')}", provider=self.name)
-                    usage = _usage(data.get("usageMetadata")) or usage
-                    for cand in data.get("candidates") or ():
-                        text, calls = _split_parts((cand.get("content") or {}).get("parts") or [], n_calls)
-                        n_calls += len(calls)
-                        delta: dict[str, Any] = {}
-                        if first:
-                            delta["role"] = "assistant"
-                            first = False
-                        if text:
-                            delta["content"] = text
-                        if calls:
-                            delta["tool_calls"] = calls
-                        reason = _finish(cand.get("finishReason"), n_calls > 0)
-                        finished = finished or reason is not None
-                        yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                               "choices": [{"index": cand.get("index", 0), "delta": delta, "finish_reason": reason,
-                                            "logprobs": None}]}
-                    if not data.get("candidates") and (data.get("promptFeedback") or {}).get("blockReason"):
-                        finished = True
-                        yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                               "choices": [{"index": 0, "delta": {"role": "assistant"},
-                                            "finish_reason": "content_filter", "logprobs": None}]}
+            async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash
+                async for events in reads:
+                    batch: list[dict[str, Any]] = []
+                    for _, data in event_objects(self.name, events):
+                        if "error" in data:
+                            err = data["error"] if isinstance(data["error"], dict) else {}
+                            raise ProviderUnavailable(f"{self.name}: error mid-stream: "
+                                                      f"{err.get('message', 'unknown')}", provider=self.name)
+                        usage = _usage(data.get("usageMetadata")) or usage
+                        for cand in data.get("candidates") or ():
+                            text, calls = _split_parts((cand.get("content") or {}).get("parts") or [], n_calls)
+                            n_calls += len(calls)
+                            delta: dict[str, Any] = {}
+                            if first:
+                                delta["role"] = "assistant"
+                                first = False
+                            if text:
+                                delta["content"] = text
+                            if calls:
+                                delta["tool_calls"] = calls
+                            reason = _finish(cand.get("finishReason"), n_calls > 0)
+                            finished = finished or reason is not None
+                            batch.append(chunk(cand.get("index", 0), delta, reason))
+                        if not data.get("candidates") and (data.get("promptFeedback") or {}).get("blockReason"):
+                            finished = True
+                            batch.append(chunk(0, {"role": "assistant"}, "content_filter"))
+                    if batch:
+                        yield batch
         if not finished:
             raise ProviderUnavailable(f"{self.name}: stream ended without a finishReason (cut)", provider=self.name)
         if include_usage and usage:
-            yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                   "choices": [], "usage": usage}
+            yield [{"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [], "usage": usage}]
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         model = body["model"]

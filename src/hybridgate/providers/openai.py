@@ -91,27 +91,36 @@ class OpenAIProvider(BaseProvider):
             raise ProviderBadOutput(f"{self.name}: chat response has no choices", provider=self.name)
         return data
 
-    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         self._check_images("chat_stream", body)
         body = {**body, "stream": True}
         finished, done = False, False
         async with self.http.stream("/chat/completions", self._on_error, body, ctx=ctx) as resp:
-            async with aclosing(iter_sse(resp, ctx)) as events:  # closing stores the response hash
-                async for ev in events:
-                    if ev.data == "[DONE]":
-                        done = True
+            async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash
+                async for events in reads:
+                    batch = []
+                    for ev in events:
+                        if ev.data == b"[DONE]":
+                            done = True
+                            break
+                        chunk = loads_event(self.name, ev.data)
+                        if not isinstance(chunk, dict):
+                            raise ProviderBadOutput(f"{self.name}: stream event is not an object", provider=self.name)
+                        if "error" in chunk and "choices" not in chunk:
+                            err = chunk["error"]
+                            err = err if isinstance(err, dict) else {"message": str(err)}
+                            raise ProviderUnavailable(
+                                f"{self.name}: error mid-stream: {err.get('message', 'unknown')}", provider=self.name
+                            )
+                        for choice in chunk.get("choices") or ():
+                            if choice.get("finish_reason"):
+                                finished = True
+                        batch.append(chunk)
+                    if batch:
+                        yield batch
+                    if done:
                         await drain(resp)
                         break
-                    chunk = loads_event(self.name, ev.data)
-                    if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
-                        err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-                        raise ProviderUnavailable(
-                            f"{self.name}: error mid-stream: {err.get('message', 'unknown')}", provider=self.name
-                        )
-                    for choice in chunk.get("choices") or ():
-                        if choice.get("finish_reason"):
-                            finished = True
-                    yield chunk
         if not (done and finished):
             raise ProviderUnavailable(
                 f"{self.name}: stream ended before it was complete "

@@ -157,7 +157,7 @@ def _continuation(body: dict[str, Any], delivered: str) -> dict[str, Any]:
 
 
 async def _open(cand: Candidate, req: dict[str, Any], ctx: RequestContext
-                ) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any]]:
+                ) -> tuple[AsyncIterator[list[dict[str, Any]]], list[dict[str, Any]]]:
     stream = cand.provider.chat_stream({**req, "model": cand.model}, ctx)
     try:
         first = await anext(stream)
@@ -171,7 +171,10 @@ async def _open(cand: Candidate, req: dict[str, Any], ctx: RequestContext
 
 
 async def stream_route(route: Route, body: dict[str, Any], ctx: RequestContext,
-                       rng: random.Random) -> AsyncIterator[dict[str, Any]]:
+                       rng: random.Random) -> AsyncIterator[list[dict[str, Any]]]:
+    """Chunk batches of one chat stream over the route's candidates. A failure before the first batch
+    moves on to the next candidate; one after it continues there with the delivered prefix (when the
+    route says ``stream_failover: continue`` and the answer can be stitched), else it is raised."""
     cands = _eligible(route.plan(body, ctx, rng), "chat_stream", body, ctx)
     errors: list[ProviderError] = []
     delivered: list[str] = []
@@ -190,21 +193,22 @@ async def stream_route(route: Route, body: dict[str, Any], ctx: RequestContext,
             continue
         resumed = stream_id is not None  # the client already holds chunks of this stream
         try:
-            chunk: dict[str, Any] | None = first
-            while chunk is not None:
-                stream_id = stream_id or chunk.get("id")
-                if resumed:
-                    chunk["id"] = stream_id
-                for choice in chunk.get("choices") or ():
-                    delta = choice.get("delta") or {}
+            batch: list[dict[str, Any]] | None = first
+            while batch is not None:
+                for chunk in batch:
+                    stream_id = stream_id or chunk.get("id")
                     if resumed:
-                        delta.pop("role", None)
-                    if delta.get("tool_calls"):
-                        stitchable = False
-                    if delta.get("content"):
-                        delivered.append(delta["content"])
-                yield chunk
-                chunk = await anext(stream, None)
+                        chunk["id"] = stream_id
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        if resumed:
+                            delta.pop("role", None)
+                        if delta.get("tool_calls"):
+                            stitchable = False
+                        if delta.get("content"):
+                            delivered.append(delta["content"])
+                yield batch
+                batch = await anext(stream, None)
         except ProviderError as exc:
             errors.append(exc)
             if not (stitchable and route.config.stream_failover == "continue"):

@@ -110,9 +110,9 @@ class GuardedProvider:
     async def translate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         return await self._call("translate", body, ctx)
 
-    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
-        """Chunks of the inner stream; the first must come within the call budget, each next one within
-        the route's stream idle timeout (HTTP providers enforce that one at the socket: see _http.py)."""
+    async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
+        """Chunk batches of the inner stream; the first must come within the call budget, each next one
+        within the route's stream idle timeout (HTTP providers enforce that one at the socket: see _http.py)."""
         attempt, actx = self._begin(body, ctx)
         stream = self.inner.chat_stream(body, actx)
         idle = None if self.socket_timeouts else ctx.stream_idle_timeout
@@ -122,10 +122,10 @@ class GuardedProvider:
             while True:
                 try:
                     if wait is None:
-                        chunk = await anext(stream)
+                        batch = await anext(stream)
                     else:
                         async with asyncio.timeout(wait):
-                            chunk = await anext(stream)
+                            batch = await anext(stream)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
@@ -133,10 +133,10 @@ class GuardedProvider:
                     error = ProviderTimeout(f"{self.name}: stream {what} for {wait:.2f}s", provider=self.name)
                     raise error from None
                 wait, started = idle, True
-                usage = chunk.get("usage")
-                if usage:
-                    _usage_into(attempt, chunk)
-                yield chunk
+                for chunk in batch:
+                    if chunk.get("usage"):
+                        _usage_into(attempt, chunk)
+                yield batch
         except ProviderError as exc:
             error = exc
             raise

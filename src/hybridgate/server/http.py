@@ -8,11 +8,10 @@ else is a bug, logged with its traceback, and answered 500 ``internal_error``.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -24,7 +23,7 @@ from ..auth import App
 from ..context import RequestContext
 from ..errors import HybridgateError, PayloadTooLarge
 
-__all__ = ["JSON", "authenticate", "coalesced", "endpoint", "error_response", "json_response", "read_body",
+__all__ = ["JSON", "authenticate", "endpoint", "error_response", "json_response", "read_body",
            "request_context"]
 
 log = logging.getLogger("hybridgate.server")
@@ -100,47 +99,3 @@ def endpoint(fn: Handler) -> Handler:
             return error_response(exc, request_context(request).request_id)
 
     return wrapper
-
-
-async def coalesced(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Yield everything ``source`` produced since the last yield, joined into one piece.
-
-    A burst of stream chunks that arrived from upstream in one network read goes to the client in one
-    write instead of one per chunk; chunks that arrive apart still go out as they come. The source runs
-    in its own task; if the client goes away, that task is cancelled (and the source closed)."""
-    pending: list[bytes] = []
-    state: dict[str, Any] = {"done": False, "error": None}
-    wake = asyncio.Event()
-
-    async def pump() -> None:
-        try:
-            async for piece in source:
-                pending.append(piece)
-                wake.set()
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer below
-            state["error"] = exc
-        finally:
-            state["done"] = True
-            wake.set()
-
-    task = asyncio.ensure_future(pump())
-    try:
-        while True:
-            await wake.wait()
-            wake.clear()
-            if pending:
-                out = b"".join(pending)
-                pending.clear()
-                yield out
-            if state["done"]:
-                error = state["error"]
-                if error is not None and not isinstance(error, asyncio.CancelledError):
-                    raise error
-                return
-    finally:
-        if not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass

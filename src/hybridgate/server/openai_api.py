@@ -8,11 +8,12 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import HybridgateError, ModelNotFound, ProviderBadOutput, ValidationFailed
-from .http import authenticate, coalesced, endpoint, json_response, read_body, request_context
+from .http import authenticate, endpoint, json_response, read_body, request_context
+from .sse import EventStreamResponse
 from .validation import ChatRequest, EmbeddingsRequest, ModerationsRequest, parse_body
 
 __all__ = ["routes"]
@@ -63,21 +64,22 @@ async def chat_completions(request: Request) -> Response:
         result = await gw.chat(body, ctx, app)
         return json_response(result, headers=_headers(request))
 
-    chunks = await gw.open_stream(body, ctx, app)
+    batches = await gw.open_stream(body, ctx, app)
     try:
-        first = await anext(chunks)
+        first = await anext(batches)
     except StopAsyncIteration:
         raise ProviderBadOutput("the provider sent an empty stream") from None
     except BaseException:
-        await chunks.aclose()
+        await batches.aclose()
         raise
 
     async def sse() -> AsyncIterator[bytes]:
+        # one write per upstream read: the chunks that arrived together leave together
         dumps = orjson.dumps
-        yield b"data: " + dumps(first) + b"\n\n"
+        yield b"".join([b"data: " + dumps(c) + b"\n\n" for c in first])
         try:
-            async for chunk in chunks:
-                yield b"data: " + dumps(chunk) + b"\n\n"
+            async for batch in batches:
+                yield b"".join([b"data: " + dumps(c) + b"\n\n" for c in batch])
         except HybridgateError as exc:
             # never end a cut stream like a finished one: an explicit error event, no [DONE]
             request.scope["hybridgate.error"] = exc.code
@@ -93,11 +95,10 @@ async def chat_completions(request: Request) -> Response:
             yield b"data: " + orjson.dumps(err) + b"\n\n"
             return
         finally:
-            await chunks.aclose()
+            await batches.aclose()
         yield _DONE
 
-    return StreamingResponse(coalesced(sse()), media_type="text/event-stream",
-                             headers={**_headers(request), "cache-control": "no-cache"})
+    return EventStreamResponse(sse(), _headers(request), last=_DONE)
 
 
 @endpoint

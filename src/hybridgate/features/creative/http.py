@@ -14,10 +14,11 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ...errors import HybridgateError, NotConfigured, ProviderBadOutput
 from ...server.http import authenticate, endpoint, json_response, read_body, request_context
+from ...server.sse import EventStreamResponse
 from ...server.validation import parse_body
 from .schemas import CreateRequest
 
@@ -91,5 +92,4 @@ async def create_endpoint(request: Request) -> Response:
             await events.aclose()
         yield _DONE
 
-    return StreamingResponse(body_iter(), media_type="text/event-stream",
-                             headers={**_headers(request), "cache-control": "no-cache"})
+    return EventStreamResponse(body_iter(), _headers(request), last=_DONE)

@@ -117,12 +117,13 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
         started = False
         stream = cand.provider.chat_stream(body, ctx)
         try:
-            async for chunk in stream:
-                for choice in chunk.get("choices") or ():
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        started = True
-                        queue.put_nowait(piece)
+            async for batch in stream:
+                for chunk in batch:
+                    for choice in chunk.get("choices") or ():
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            started = True
+                            queue.put_nowait(piece)
         except ProviderError as exc:
             if started:
                 raise _Broken(exc) from exc
