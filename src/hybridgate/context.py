@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Attempt", "RequestContext", "new_request_id"]
@@ -43,7 +43,7 @@ class Attempt:
         self.error = error
 
 
-@dataclass(slots=True)
+@dataclass
 class RequestContext:
     request_id: str = field(default_factory=new_request_id)
     app: str = ""
@@ -89,10 +89,6 @@ class RequestContext:
     def for_attempt(self, attempt: Attempt) -> RequestContext:
         """A copy for one upstream call (shares the attempts list and the dicts)."""
         new = object.__new__(RequestContext)
-        for name in _FIELDS:
-            object.__setattr__(new, name, getattr(self, name))
+        new.__dict__.update(self.__dict__)  # no __slots__ here: copying the dict is the fast way
         new.attempt = attempt
         return new
-
-
-_FIELDS = tuple(f.name for f in fields(RequestContext))

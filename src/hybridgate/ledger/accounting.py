@@ -100,9 +100,11 @@ class Accountant:
             return None
         return await stack.enter_async_context(self.budgets.hold(ctx.app or "-", ctx.feature, self._estimate(body)))
 
-    async def run(self, ctx: RequestContext, body: dict[str, Any], call: Callable[[], Awaitable[T]]) -> T:
-        if not self.active:
-            return await call()
+    def run(self, ctx: RequestContext, body: dict[str, Any], call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """``call()``, accounted when it ends (or just ``call()`` when there is nothing to account)."""
+        return self._run(ctx, body, call) if self.active else call()
+
+    async def _run(self, ctx: RequestContext, body: dict[str, Any], call: Callable[[], Awaitable[T]]) -> T:
         started, error = time.monotonic(), None
         try:
             async with AsyncExitStack() as stack:

@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from ..config import ProviderConfig
-from ..context import RequestContext
+from ..context import Attempt, RequestContext
 from ..errors import ProviderBadOutput, ProviderTimeout, ProviderUnavailable
 
 __all__ = ["HttpClient", "SSEEvent", "drain", "event_objects", "iter_sse", "loads_event", "parse_retry_after"]
@@ -59,6 +59,13 @@ def parse_retry_after(headers: Any) -> float | None:
         return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
 
 
+def _evidence(ctx: RequestContext | None) -> Attempt | None:
+    """The attempt to record hashes of the bytes sent and received on: only calls to partners, whose
+    egress ledger records carry them (in-house calls skip the hashing)."""
+    attempt = ctx.attempt if ctx is not None else None
+    return attempt if attempt is not None and not attempt.in_house else None
+
+
 class HttpClient:
     """A lazily created ``aiohttp.ClientSession`` bound to one provider's base URL."""
 
@@ -84,7 +91,9 @@ class HttpClient:
 
     def _timeout(self, budget: float | None) -> aiohttp.ClientTimeout:
         total = self.timeouts.total if budget is None else max(min(self.timeouts.total, budget), 0.001)
-        return aiohttp.ClientTimeout(total=total, sock_connect=self.timeouts.connect, sock_read=self.timeouts.read)
+        # a read timeout that cannot fire before the total one would only cost a timer per read
+        read = self.timeouts.read if self.timeouts.read < total else None
+        return aiohttp.ClientTimeout(total=total, sock_connect=self.timeouts.connect, sock_read=read)
 
     async def request_json(
         self,
@@ -101,7 +110,7 @@ class HttpClient:
         With a per-call context, the SHA-256 of the exact bytes sent and received is recorded
         on ``ctx.attempt`` (the egress ledger's evidence)."""
         data = orjson.dumps(body) if body is not None else None
-        attempt = ctx.attempt if ctx is not None else None
+        attempt = _evidence(ctx)
         if attempt is not None and data is not None:
             attempt.request_sha256 = hashlib.sha256(data).hexdigest()
             attempt.bytes_sent, attempt.sent_bytes = len(data), data
@@ -142,7 +151,7 @@ class HttpClient:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST ``body`` and yield the open response (status already checked)."""
         data = orjson.dumps(body)
-        attempt = ctx.attempt if ctx is not None else None
+        attempt = _evidence(ctx)
         if attempt is not None:
             attempt.request_sha256 = hashlib.sha256(data).hexdigest()
             attempt.bytes_sent, attempt.sent_bytes = len(data), data
@@ -184,7 +193,7 @@ async def iter_sse(resp: aiohttp.ClientResponse,
     it explicitly)."""
     event: str | None = None
     data: list[bytes] = []
-    attempt = ctx.attempt if ctx is not None else None
+    attempt = _evidence(ctx)
     digest = hashlib.sha256() if attempt is not None else None
     tail = b""
     try:
