@@ -135,17 +135,17 @@ def breaker_violations(gw: Gateway, emu: EmulatorThread, name: str) -> tuple[int
     """(partner calls that arrived while its breaker was open, most arrivals in one half-open window).
 
     Measured on the emulator's side (arrival times), not from the breaker's own bookkeeping; arrivals
-    within IN_FLIGHT_S of a transition belong to calls started before it."""
+    within IN_FLIGHT_S after the breaker opened belong to calls started before it. A half-open window
+    starts when the probe is let through, so its arrivals are counted from that moment."""
     trans = list(gw.providers[name].breaker.transitions)
     times = [r["t"] for r in emu.emulator.records]
     in_open, max_probes = 0, 0
     for i, (t, state) in enumerate(trans):
         end = trans[i + 1][0] if i + 1 < len(trans) else float("inf")
-        inside = sum(1 for x in times if t + IN_FLIGHT_S < x < end)
         if state == "open":
-            in_open += inside
+            in_open += sum(1 for x in times if t + IN_FLIGHT_S < x < end)
         elif state == "half_open":
-            max_probes = max(max_probes, inside)
+            max_probes = max(max_probes, sum(1 for x in times if t <= x < end))
     return in_open, max_probes
 
 
@@ -221,7 +221,8 @@ async def main(n: int, out_path: Path) -> None:
         "(one finish_reason / `stop`) but were incomplete — it must be 0. *Calls while breaker open* are "
         "partner requests that arrived while its breaker was open (more than 50 ms after it opened: earlier "
         "arrivals are calls let through before) — must be 0; the half-open column is the "
-        "most requests let through in one half-open window — must be ≤ 1.",
+        "most requests let through in one half-open window — must be ≤ 1 (0 where the breaker never "
+        "opened, as with slow_start, or where nothing listens to count arrivals, as with connection_refused).",
     ]
     out_path.write_text("\n".join(doc) + "\n")
     print("\n".join(doc))
