@@ -98,6 +98,12 @@ class EmulatorThread:
         self._loop.run_until_complete(start())
         self._loop.run_forever()
         self._loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
+        # handlers still waiting (a scripted stall, a slow answer) are cancelled, not left to die with the loop
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         self._loop.close()
 
     def set_faults(self, spec: str, seed: int = 0) -> None:
