@@ -192,7 +192,7 @@ def main() -> None:
         name, mode = key.split("/")
         bare = med.get(f"b_bare_proxy/{mode}", {}).get("rps_32")
         direct = med.get(f"a_direct/{mode}", {}).get("p50_1")
-        ratio = f"{bare / m['rps_32']:.2f}x slower" if bare and name != "b_bare_proxy" else "-"
+        ratio = f"{bare / m['rps_32']:.2f}x slower" if bare and name not in ("a_direct", "b_bare_proxy") else "-"
         added = f"{m['p50_1'] - direct:+.3f}" if direct is not None else "-"
         print(f"| {name} | {mode} | {m['rps_32']:.0f} | {ratio} | {m['p50_1']:.3f} | {added} | {m['p99_1']:.3f} | "
               f"{out['rss_mb'].get(name, 0):.0f} |")
