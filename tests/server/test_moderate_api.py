@@ -222,6 +222,48 @@ def test_shadow_mirrors_moderate_requests(tmp_path, emulator, serve):
     assert partner.requests[0]["body"]["input"] == ["I will kill you violence=0.9", "a calm day"]
 
 
+def test_shadow_score_correlation_from_live_moderation_traffic(tmp_path, emulator, serve):
+    """In-house scores ('violence=0.7' markers) and the emulator's keyword scores ('kill', 'stupid') agree on
+    some inputs and not others: GET /v1/shadow and /metrics show their decision agreement and the Pearson
+    correlation of the flagged scores over every input mirrored."""
+    import statistics
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    partner = emulator("openai")
+    cfg = config(tmp_path, {"openai": partner}, language={"detect": False})
+    cfg["routes"]["mod"]["shadow"] = {"targets": ["openai:omni-moderation-latest"], "fraction": 1.0}
+    cfg["apps"]["ops"] = {"key": "ops-admin-key-1", "admin": True}
+    srv = serve(cfg)
+    # (text, in-house flagged score, emulator flagged score)
+    requests = [[("I will kill you violence=0.9", 0.9, 0.92), ("a calm day", 0.02, 0.02)],
+                [("violence=0.7", 0.7, 0.02)],
+                [("you stupid loser", 0.02, 0.92), ("see you tomorrow", 0.02, 0.02)]]
+    for req in requests:
+        r = moderate(srv, {"input": [text for text, _, _ in req]})
+        assert r.status_code == 200 and r.headers["x-hybridgate-provider"] == "local"  # the shadow never serves
+    stats = srv.asgi.state.gateway.shadow.stats
+    deadline = time.monotonic() + 5
+    while len(getattr(stats.get(("mod", "openai")), "score_pairs", ())) < 5:
+        assert time.monotonic() < deadline, "the shadow comparisons did not arrive"
+        time.sleep(0.02)
+    r = httpx.get(srv.url + "/v1/shadow", headers={"authorization": "Bearer ops-admin-key-1"})
+    (row,) = r.json()["data"]
+    assert (row["route"], row["provider"], row["calls"], row["errors"]) == ("mod", "openai", 3, 0)
+    served = [s for req in requests for _, s, _ in req]
+    shadow = [s for req in requests for _, _, s in req]
+    corr = row["agreement"]["score_correlation"]
+    assert -1.0 <= corr <= 1.0 and corr == pytest.approx(statistics.correlation(served, shadow), abs=1e-9)
+    assert 0.2 < corr < 0.35  # partly agreeing scorers: neither ~1 nor ~0
+    # decision agreement per request (flagged at 0.5 on both sides): 2/2, 0/1, 1/2
+    assert row["agreement"]["decision_agreement"] == pytest.approx((1.0 + 0.0 + 0.5) / 3)
+    assert httpx.get(srv.url + "/v1/shadow", headers={"authorization": f"Bearer {APP_KEY}"}).status_code == 403
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(httpx.get(srv.url + "/metrics").text) for s in fam.samples}
+    key = ("hybridgate_shadow_agreement", (("metric", "score_correlation"), ("provider", "openai"), ("route", "mod")))
+    assert samples[key] == pytest.approx(corr)
+
+
 def test_batch_cli_is_resumable(tmp_path, emulator):
     partner = emulator("openai")
     cfg = config(tmp_path, {"openai": partner}, language={"detect": False}, route="omni")

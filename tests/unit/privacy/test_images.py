@@ -22,6 +22,7 @@ from hybridgate.privacy.images import ImageLimits, decode_data_url, load_image, 
 from hybridgate.providers._images import ImageNotAccepted, VendorImageLimits, check_image_limits
 from hybridgate.providers.anthropic import AnthropicProvider
 from hybridgate.providers.gemini import GeminiProvider
+from hybridgate.providers.openai import OpenAIProvider
 
 LIMITS = ImageLimits()
 SECRETS = (b"Jane Doe", b"SN-4711-0815", b"Canon", b"EOS R5", b"GPS secret", b"Photographer Jane")
@@ -386,3 +387,29 @@ def test_vendor_limits_are_enforced_per_provider():
     with pytest.raises(ImageNotAccepted, match="per request"):
         check_image_limits("p", "v", limits, False, "chat", chat_body(tiny, tiny))
     assert ImageNotAccepted("x").local and ImageNotAccepted("x").status == 400
+
+
+def test_openai_limits_formats_counts_and_sizes():
+    oai = OpenAIProvider.image_limits
+    assert OpenAIProvider.fetches_image_urls  # OpenAI fetches https URLs itself: passed through
+    small = _b64_image((10, 10))
+    check_image_limits("gpt", "openai", oai, True, "chat", chat_body("https://example.com/a.png", small))
+    for fmt in ("PNG", "JPEG", "WEBP", "GIF"):
+        check_image_limits("gpt", "openai", oai, True, "chat", chat_body(_b64_image((8, 8), fmt)))
+    heic = "data:image/heic;base64," + "A" * 40
+    with pytest.raises(ImageNotAccepted, match="image/heic"):  # Gemini takes HEIC, OpenAI does not
+        check_image_limits("gpt", "openai", oai, True, "chat", chat_body(heic))
+    check_image_limits("gpt", "openai", oai, True, "chat", chat_body(*[small] * 500))
+    with pytest.raises(ImageNotAccepted, match="at most 500 images"):
+        check_image_limits("gpt", "openai", oai, True, "chat", chat_body(*[small] * 501))
+    at_limit = "data:image/png;base64," + "A" * (20 * 1024 * 1024)
+    check_image_limits("gpt", "openai", oai, True, "chat", chat_body(at_limit, at_limit))  # 40 MB: fits
+    with pytest.raises(ImageNotAccepted, match="20971520"):
+        check_image_limits("gpt", "openai", oai, True, "chat", chat_body(at_limit + "AAAA"))
+    with pytest.raises(ImageNotAccepted, match="per request"):  # 3 x 20 MB > 50 MB of images per request
+        check_image_limits("gpt", "openai", oai, True, "chat", chat_body(at_limit, at_limit, at_limit))
+    huge = _b64_image((9000, 10))
+    check_image_limits("gpt", "openai", oai, True, "chat", chat_body(huge))  # no side limit: OpenAI downsizes
+    moderation = {"input": [{"type": "image_url", "image_url": {"url": heic}}]}
+    with pytest.raises(ImageNotAccepted, match="image/heic"):  # the moderation endpoint is checked too
+        check_image_limits("gpt", "openai", oai, True, "moderate", moderation)
