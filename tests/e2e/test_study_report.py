@@ -45,6 +45,12 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg["providers"]["selfhosted"] = {"type": "openai", "in_house": True, "api_key": "selfhosted-key",
                                       "base_url": "${HYBRIDGATE_EMULATOR_OPENAI_URL}"}
     cfg["prices"]["in_house"]["selfhosted"] = {"usd_per_hour": 0.4, "concurrency": 2}
+    # in-house MT: a tiny random-weight CTranslate2 en-de model (the first 40 lines are en-de); its quality
+    # means nothing, the point is that the in-house translation path runs through the study
+    from hybridgate.features.translation.tinymodel import build_tiny_marian
+
+    mt = build_tiny_marian(tmp / "mt-en-de", seed=0)
+    cfg["providers"]["local"]["options"] = {"translation_models": {"en-de": str(mt)}}
     (tmp / "gateway.yaml").write_text(yaml.safe_dump(cfg))
     study = {
         "name": "e2e", "config": "gateway.yaml", "emulators": ["openai", "gemini"], "exposure_limit": 0.5,
@@ -57,7 +63,7 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "pii": {"data": str(EXAMPLE / "data/pii.jsonl"), "limit": 40, "providers": ["local"],
                     "floor": {"metric": "char_f2", "min": 0.5}},
             "translation": {"data": str(EXAMPLE / "data/translation.jsonl"), "limit": 40,
-                            "providers": ["openai:gpt-4o-mini", "gemini",
+                            "providers": ["openai:gpt-4o-mini", "gemini", "local",
                                           {"name": "copy-source", "file": str(EXAMPLE / "baselines/copy-source.txt")}],
                             "floor": {"metric": "chrf", "min": 5}, "exposure_limit": 1.0},
         },
@@ -96,7 +102,12 @@ def test_study_json_has_cells_cis_egress_and_drills(study_dir: Path) -> None:
     assert pii["egress_share"] == 0 and pii["ci"]["char_f2"]["low"] is not None
     assert pii["ci"]["direct.span_recall"]["estimate"] is not None
     tr = doc["features"]["translation"]["cells"]
-    assert set(tr) == {"openai", "gemini", "copy-source"}
+    assert set(tr) == {"openai", "gemini", "local", "copy-source"}
+    mt = tr["local"]  # the in-house CTranslate2 model: served in-house, nothing left, every item answered
+    assert mt["in_house"] is True and mt["egress_share"] == 0 and mt["egress_requests"] == 0
+    assert mt["error_rate"] == 0 and mt["ci"]["chrf"]["low"] is not None and len(mt["latency_samples_ms"]) == 40
+    outputs = [json.loads(line) for line in (study_dir / "raw/translation/local.predictions.jsonl").read_text().splitlines()]
+    assert len(outputs) == 40 and all(isinstance(o, str) and o.strip() for o in outputs)  # the model's (gibberish) text
     assert tr["copy-source"]["kind"] == "file" and tr["copy-source"]["headline"]["chrf"] > 0
     assert tr["openai"]["ci"]["chrf"]["low"] is not None and tr["openai"]["egress_requests"] > 0
     contract = json.loads((study_dir / "moderation.json").read_text())
