@@ -242,6 +242,8 @@ class UsageRecord:
     error: str | None = None
     busy_seconds: float = 0.0
     ts: float = field(default_factory=time.time)
+    # request-level facts as canonical JSON, e.g. {"creative_template": "caption@3+1a2b3c4d"}; "" when none
+    extra: str = ""
 
     @property
     def is_error(self) -> bool:
@@ -268,6 +270,7 @@ def usage_record(ctx: Any, *, status: int, latency_ms: float, error: str | None 
         prompt_tokens=sum(a.prompt_tokens for a in ctx.attempts if a.network),
         completion_tokens=sum(a.completion_tokens for a in ctx.attempts if a.network),
         cost_usd=cost_usd, error=error, busy_seconds=busy_seconds,
+        extra=canonical_json(ctx.extra).decode() if getattr(ctx, "extra", None) else "",
     )
 
 

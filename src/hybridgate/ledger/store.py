@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
     text,
 )
@@ -207,10 +208,18 @@ def make_tables(prefix: str = DEFAULT_PREFIX) -> Tables:
         Column("status", Integer, nullable=False),
         Column("error", Text),
         Column("busy_seconds", Float, nullable=False),
+        Column("extra", Text, nullable=False, server_default=""),  # canonical JSON of request facts, or ""
         Index(f"{p}usage_ts", "ts"),
         Index(f"{p}usage_app_ts", "app", "ts"),
     )
     return Tables(md, ledger, head, raw, usage, prefix)
+
+
+def _add_missing_columns(conn: Connection, tables: Tables) -> None:
+    """Columns added since a table was created (``usage.extra``) are added to it in place."""
+    have = {c["name"] for c in inspect(conn).get_columns(tables.usage.name)}
+    if "extra" not in have:
+        conn.execute(text(f"ALTER TABLE {tables.usage.name} ADD COLUMN extra TEXT NOT NULL DEFAULT ''"))
 
 
 def create_schema(engine: Engine, tables: Tables) -> None:
@@ -221,6 +230,7 @@ def create_schema(engine: Engine, tables: Tables) -> None:
                 # serialise concurrent CREATE TABLEs of one prefix across processes
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "hybridgate:" + tables.prefix})
             tables.metadata.create_all(conn, checkfirst=True)
+            _add_missing_columns(conn, tables)
             if conn.execute(select(tables.head.c.id).where(tables.head.c.id == 1)).first() is None:
                 conn.execute(tables.head.insert().values(id=1, seq=0, hash=GENESIS_HASH, pruned_through=0,
                                                          pruned_hash=GENESIS_HASH, pruned_at=None))
@@ -230,8 +240,6 @@ def create_schema(engine: Engine, tables: Tables) -> None:
 
 def schema_exists(engine: Engine, tables: Tables) -> bool:
     """Whether the ledger tables of this prefix exist (without creating anything)."""
-    from sqlalchemy import inspect
-
     with engine.connect() as conn:
         insp = inspect(conn)
         return insp.has_table(tables.ledger.name) and insp.has_table(tables.head.name)

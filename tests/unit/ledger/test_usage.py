@@ -144,3 +144,33 @@ async def test_a_rejected_record_does_not_block_the_others(db) -> None:
         assert rep.total.requests == 2 and store.rejected == 2 and store.written == 2
     finally:
         await store.close()
+
+
+async def test_request_facts_are_stored_with_the_record_and_old_tables_get_the_column(db) -> None:
+    """``ctx.extra`` (e.g. the creative template version) lands in the usage row; a usage table made
+    before the ``extra`` column existed is migrated in place and keeps its rows."""
+    from sqlalchemy import select, text
+
+    url, prefix = db
+    eng = make_engine(url)
+    tables = make_tables(prefix)
+    old = tables.usage.name
+    with eng.begin() as conn:  # the table as an older hybridgate created it: no extra column
+        tables.usage.create(conn)
+        conn.execute(text(f"ALTER TABLE {old} DROP COLUMN extra"))
+        conn.execute(text(f"INSERT INTO {old} (ts, request_id, app, feature, route, in_house, policy_version, "
+                          "prompt_tokens, completion_tokens, cost_usd, latency_ms, status, busy_seconds) "
+                          "VALUES (1.0, 'req_old', 'feed', 'chat', 'default', true, 'v0', 0, 0, 0.0, 1.0, 200, 0.0)"))
+    ctx = RequestContext(app="feed", feature="creative", route="creative", policy_version="v1")
+    ctx.extra["creative_template"] = "caption@3+1a2b3c4d"
+    store = await open_usage_store(url, table_prefix=prefix)
+    try:
+        store.record(usage_record(ctx, status=200, latency_ms=5.0))
+        assert (await store.summary()).total.requests == 2
+    finally:
+        await store.close()
+    with eng.connect() as conn:
+        rows = dict(conn.execute(select(tables.usage.c.request_id, tables.usage.c.extra)).all())
+    eng.dispose()
+    assert rows["req_old"] == ""
+    assert rows[ctx.request_id] == '{"creative_template":"caption@3+1a2b3c4d"}'
