@@ -70,7 +70,8 @@ class GuardedProvider:
 
     def _end(self, attempt: Attempt, error: BaseException | None) -> None:
         if isinstance(error, (GeneratorExit, asyncio.CancelledError)):
-            attempt.finish("cancelled")  # the caller stopped listening: says nothing about the provider
+            attempt.finish("cancelled")  # the caller stopped listening: says nothing about the provider,
+            self.breaker.record(error)  # but a cancelled half-open probe must free the probe slot
             return
         code = getattr(error, "code", "internal_error") if error is not None else None
         attempt.finish(code)

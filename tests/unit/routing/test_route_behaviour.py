@@ -104,6 +104,26 @@ async def test_half_open_probe_closes_breaker_after_recovery(emulator):
     await g.aclose()
 
 
+async def test_a_cancelled_half_open_probe_frees_the_slot(emulator):
+    """The one probe a half-open breaker lets through may be cancelled (a hedge wins, the client leaves):
+    that says nothing about the provider, and the next call must be allowed to probe again."""
+    slow, fast = emulator("openai", faults="status=503"), emulator("openai")
+    g = gw({"slow": slow, "fast": fast}, {"targets": ["slow:m", "fast:m"], "retry": {"attempts": 1},
+                                           "hedge_after_ms": 100},
+           breaker={"consecutive_failures": 2, "cooldown_s": 0.2})
+    await served_by(g, 2)
+    assert g.providers["slow"].breaker.state == "open"
+    slow.set_faults("latency=1s")  # recovered, but slow: its probe loses the hedge and is cancelled
+    time.sleep(0.25)
+    ctx = RequestContext()
+    await g.chat({"model": "r", "messages": MSG}, ctx)
+    assert {a.provider: a.error for a in ctx.attempts} == {"slow": "cancelled", "fast": None}
+    slow.set_faults("")
+    c = await served_by(g, 3)  # the next request probes again, succeeds and closes the breaker
+    assert c["slow"] == 3 and g.providers["slow"].breaker.state == "closed"
+    await g.aclose()
+
+
 async def test_hedge_after_fixed_delay_wins_and_cancels_slow_call(emulator):
     slow, fast = emulator("openai", faults="latency=2s"), emulator("openai")
     g = gw({"slow": slow, "fast": fast}, {"targets": ["slow:m", "fast:m"], "hedge_after_ms": 100})
