@@ -37,6 +37,7 @@ from .providers import Provider, build_provider
 from .config import RouteConfig
 from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, stream_route
 from .routing.policy import Candidate
+from .routing.cost import CostModel
 from .routing.shadow import ShadowRunner
 
 __all__ = ["Gateway"]
@@ -78,10 +79,15 @@ class Gateway:
         self.ledger = LedgerHandle(ledger_url(config), store_raw=config.ledger.store_raw)
         self.data_policy = DataPolicy(config.data_control, detector_factory)
         self.providers: dict[str, Provider] = {}
+        prices = CostModel(config.prices)
+
+        def egress_cost(p: Any, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+            return prices.cost(p.name, model, prompt_tokens, completion_tokens, vendor=p.vendor)
+
         for name, pc in config.providers.items():
             provider: Provider = build_provider(name, pc)
             if not provider.in_house:
-                provider = PrivacyGuard(EgressRecorder(provider, self.ledger), images=config.images)
+                provider = PrivacyGuard(EgressRecorder(provider, self.ledger, egress_cost), images=config.images)
             self.providers[name] = GuardedProvider(provider, CircuitBreaker(name, pc.breaker))
         self.routes: dict[str, Route] = build_routes(config, self.providers)
         self.accountant = Accountant(config, UsageHandle(ledger_url(config)) if config.ledger.usage else None,

@@ -161,6 +161,9 @@ def test_every_egress_is_on_a_verifiable_ledger(tmp_path, emulator, gateway_serv
     assert first.mapping_sha256
     assert first.app == "test" and first.provider == "partner" and first.policy_version
     assert first.response_sha256 and first.prompt_tokens > 0
+    # priced from the price table (gpt-4o-mini: $0.15 / $0.60 per 1M tokens in and out)
+    assert first.cost_usd == pytest.approx((first.prompt_tokens * 0.15 + first.completion_tokens * 0.60) / 1e6)
+    assert first.cost_usd > 0
     assert core.verify().ok
     # the CLI contract
     cfg_file = tmp_path / "hg.yaml"
