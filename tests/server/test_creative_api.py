@@ -73,7 +73,8 @@ def test_every_task_returns_n_validated_variants(served, body):
     out = r.json()
     assert out["task"] == body["task"] and len(out["variants"]) == body["n"] and out["dropped"] == []
     assert out["provider"] == "openai" and out["model"] == "gpt-4o-mini" and out["route"] == "creative"
-    assert out["template"]["id"].startswith(f"{body['task']}@1+") and len(out["template"]["sha256"]) == 64
+    version = "2" if body["task"] == "caption" else "1"  # caption@2 takes photos
+    assert out["template"]["id"].startswith(f"{body['task']}@{version}+") and len(out["template"]["sha256"]) == 64
     assert r.headers["x-hybridgate-template"] == out["template"]["id"]
     assert out["usage"]["total_tokens"] > 0 and out["moderation"]["checked"] == body["n"]
     for v in out["variants"]:

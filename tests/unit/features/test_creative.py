@@ -14,7 +14,8 @@ from hybridgate.features.creative.schemas import CreateRequest, clean_hashtags, 
 from hybridgate.features.creative.streaming import split_sentence
 from hybridgate.features.creative.templates import BUILTIN_DIR, Templates
 
-TASKS = ("caption", "rewrite", "hashtags", "replies", "summary")
+TASKS = ("caption", "rewrite", "hashtags", "replies", "summary", "alt_text")
+VERSIONS = {"caption": "2"}  # caption@2: photos in the prompt; the others are at 1
 
 
 def plan(task="caption", banned=frozenset(), **kw):
@@ -50,7 +51,7 @@ def test_clean_hashtags_keeps_first_spelling_and_counts_removals():
 def test_templates_load_with_versions_and_content_hashes(tmp_path):
     builtin = Templates(TASKS).load_all()
     assert set(builtin) == set(TASKS)
-    assert all(t.id.startswith(f"{t.task}@1+") for t in builtin.values())
+    assert all(t.id.startswith(f"{t.task}@{VERSIONS.get(t.task, '1')}+") for t in builtin.values())
     assert {t.task for t in builtin.values() if t.streamable} == {"caption", "rewrite", "replies", "summary"}
     custom = (BUILTIN_DIR / "caption.txt").read_text().replace("social app", "photo app")
     (tmp_path / "caption.txt").write_text(custom)

@@ -1,18 +1,22 @@
-"""``CreativeFeature``: captions, rewrites, hashtags, reply suggestions and thread summaries.
+"""``CreativeFeature``: captions (from text and/or photos), alt text, rewrites, hashtags, reply suggestions and
+thread summaries.
 
 ``POST /v1/create {task, input, language?, tone?, length?, n?, stream?, model?}`` returns ``n``
 validated variants with the provider, the prompt template's version and usage; library callers
 use ``await gateway.features["creative"].create({...})``. Which chat models serve it: the
 request's ``model`` (a route name), else ``features.creative.route``, else the default
 ``capability: creative`` route, else (``use_chat_route``) the default chat route.
-Every variant passes output moderation before it is returned (see ``generate.py``).
+Every variant passes output moderation before it is returned (see ``generate.py``). ``caption`` and
+``alt_text`` take ``image_url`` parts (``schemas.py``): the route then needs a vision-capable provider,
+and the images take the gateway's image path like any chat request's. With a ``shadow`` on the route,
+shadow candidates are scored on format and length compliance (``shadow.py``).
 
 Result: ``{"id", "object": "creative.result", "task", "n", "variants": [{"index", "text" | "tags" (+ "removed"
 counts), "provider", "model"}], "dropped": [{"index", "reason"}], "provider", "model", "route",
 "policy_version", "template": {"name", "version", "sha256", "id"}, "language", "tone", "length": {"min",
 "max", "unit"}, "usage": {"prompt_tokens", "completion_tokens", "total_tokens", "provider_calls"},
 "moderation": {"route", "calls", "checked", "blocked", "regenerated"}, "generation": {"calls", "repairs",
-"rounds", "duplicates"(, "hashtags")}}``.
+"rounds", "duplicates"(, "hashtags")(, "alt_text": {"openings_removed"})}}``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ...routing import Route
 from ..base import Feature
 from .generate import Engine, ModerationFailed, Plan, Verdict, make_plan, moderation_error, verdicts_of
 from .schemas import TASKS, CreateRequest, input_texts
+from .shadow import compare_creative, shadow_sample
 from .templates import Templates
 
 __all__ = ["CreativeFeature", "CreativeOptions", "NOT_CONFIGURED"]
@@ -195,13 +200,15 @@ class CreativeFeature(Feature):
         async def moderate(texts: list[str]) -> list[Verdict]:
             return await self.moderate(texts, ctx, counters)
 
-        async def invoke(cand: Any) -> Any:
-            return await Engine(plan, ctx, moderate, self.options.regenerations).run(cand)
+        async def invoke(cand: Any, call_ctx: RequestContext) -> Any:
+            if call_ctx.shadow:  # a mirrored call (own context): scored, never released
+                return await shadow_sample(plan, call_ctx, cand)
+            return await Engine(plan, call_ctx, moderate, self.options.regenerations).run(cand)
 
         try:
             accepted, dropped, stats = await self.gateway.feature_call(
-                "creative", input_texts(req.input), invoke, need=frozenset({Capability.CHAT}), ctx=ctx, app=app,
-                route=route)
+                "creative", input_texts(req.input), invoke, need=self.needs(plan), ctx=ctx, app=app,
+                route=route, compare=compare_creative)
         except ModerationFailed as exc:
             exc.cause.message = f"output moderation failed: {exc.cause.message}"
             raise exc.cause from None
@@ -212,7 +219,15 @@ class CreativeFeature(Feature):
         result["moderation"].update(checked=stats.checked, blocked=stats.blocked, regenerated=stats.regenerated)
         if req.task == "hashtags":
             result["generation"]["hashtags"] = {"raw": stats.hashtags_raw, "removed": stats.hashtags_removed}
+        elif req.task == "alt_text":
+            result["generation"]["alt_text"] = {"openings_removed": stats.alt_text_openings}
         return result
+
+    @staticmethod
+    def needs(plan: Plan, *extra: str) -> frozenset[str]:
+        """Capabilities a candidate must have: chat, plus vision when the prompt carries images (a route
+        without one gives the same ``unsupported_capability`` 400 as a chat request with images)."""
+        return frozenset({Capability.CHAT, *extra, *((Capability.VISION,) if plan.images else ())})
 
     def _result(self, req: CreateRequest, plan: Plan, ctx: RequestContext, variants: list[dict[str, Any]],
                 counters: dict[str, Any]) -> dict[str, Any]:

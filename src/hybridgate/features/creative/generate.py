@@ -23,7 +23,17 @@ from pydantic import BaseModel, ValidationError
 from ...context import RequestContext
 from ...errors import NotConfigured, ProviderBadOutput, ProviderError
 from ...providers import Capability
-from .schemas import CreateRequest, LengthTarget, clean_hashtags, output_model
+from .schemas import (
+    ALT_TEXT_MAX_CHARS,
+    CreateRequest,
+    ImagePart,
+    LengthTarget,
+    TextPart,
+    clean_alt_text,
+    clean_hashtags,
+    input_images,
+    output_model,
+)
 from .templates import PromptTemplate
 
 __all__ = ["Engine", "ModerationFailed", "Plan", "RunStats", "length_target", "make_plan", "parse_answer"]
@@ -69,6 +79,8 @@ class Plan:
     banned: frozenset[str]
     values: dict[str, Any]
     structured: str = "json_schema"
+    images: tuple[dict[str, Any], ...] = ()
+    """``image_url`` parts sent with the prompt (caption, alt_text): the user message becomes multimodal."""
 
 
 @dataclass(slots=True)
@@ -84,11 +96,15 @@ class RunStats:
     regenerated: int = 0
     hashtags_raw: int = 0
     hashtags_removed: dict[str, int] = field(default_factory=lambda: {"invalid": 0, "duplicate": 0, "banned": 0})
+    alt_text_openings: int = 0  # "Image of ..." openings removed from alt texts
 
 
 def render_input(req: CreateRequest) -> str:
     if isinstance(req.input, str):
         return req.input.strip()
+    if any(isinstance(c, (ImagePart, TextPart)) for c in req.input):  # content parts: the texts, in order
+        return "\n".join((c if isinstance(c, str) else c.text).strip() for c in req.input
+                         if not isinstance(c, ImagePart))
     lines = []
     for i, c in enumerate(req.input, 1):
         if isinstance(c, str):
@@ -107,7 +123,10 @@ def length_target(template: PromptTemplate, req: CreateRequest, input_chars: int
         base = max(20, input_chars)
         lo, hi = lo * base, hi * base
     lo_i, hi_i = max(1, int(round(lo))), max(1, int(round(hi)))
-    return LengthTarget(min=lo_i, max=hi_i, hard_max=hi_i if unit == "hashtags" else hi_i * 2, unit=unit)
+    hard = hi_i if unit == "hashtags" else hi_i * 2
+    if req.task == "alt_text":
+        hi_i, hard = min(hi_i, ALT_TEXT_MAX_CHARS), min(hard, ALT_TEXT_MAX_CHARS)
+    return LengthTarget(min=min(lo_i, hi_i), max=hi_i, hard_max=hard, unit=unit)
 
 
 def _length_line(t: LengthTarget) -> str:
@@ -116,19 +135,34 @@ def _length_line(t: LengthTarget) -> str:
     return f"between {t.min} and {t.max} {t.unit}"
 
 
+def _image_line(task: str, count: int, text: str) -> str:
+    if not count:
+        return ""
+    photos = "The post's photo is attached" if count == 1 else f"The post's {count} photos are attached"
+    if task == "alt_text":
+        return "The image to describe is attached." + (" The text below is the post it belongs to: use it "
+                                                       "only to decide what matters." if text else "")
+    return f"{photos}: base the caption on what {'it shows' if count == 1 else 'they show'}" + (
+        " and on the post's text." if text else ".")
+
+
 def make_plan(req: CreateRequest, template: PromptTemplate, banned: frozenset[str], structured: str) -> Plan:
     text = render_input(req)
+    images = tuple(p.wire() for p in input_images(req.input))
     target = length_target(template, req, len(text))
     if req.language:
         name = LANGUAGES.get(req.language.split("-")[0].lower(), req.language)
         language_line = f"Write in {name} ({req.language})."
+    elif images and not text:
+        language_line = "Write in English (no language was requested and the post has no text)."
     else:
         language_line = "Write in the same language as the input."
     tone_line = f"Tone: {TONES[req.tone]}." if req.tone else ""
     banned_line = ("Never use these hashtags: " + ", ".join(sorted(banned)) + ".") if banned else ""
-    values = {"n": req.n, "input": text, "language_line": language_line, "tone_line": tone_line,
-              "length_line": _length_line(target), "banned_line": banned_line}
-    return Plan(req, template, target, banned, values, structured)
+    values = {"n": req.n, "input": text or ("(no text)" if images else ""), "language_line": language_line,
+              "tone_line": tone_line, "length_line": _length_line(target), "banned_line": banned_line,
+              "image_line": _image_line(req.task, len(images), text)}
+    return Plan(req, template, target, banned, values, structured, images)
 
 
 def json_schema(task: str, n: int, tags: tuple[int, int] = (1, 30)) -> dict[str, Any]:
@@ -189,10 +223,17 @@ def parse_answer(content: str | None, plan: Plan, k: int, stats: RunStats | None
                     stats.hashtags_removed[key] += count
             out.append({"tags": tags[: plan.target.hard_max], "removed": removed})
         else:
-            if len(v.text) > plan.target.hard_max:
-                raise _Invalid(f"variant {i + 1} has {len(v.text)} characters; the limit is "
+            text = v.text
+            if plan.req.task == "alt_text":
+                text, cut = clean_alt_text(text)
+                if not text:
+                    raise _Invalid(f"variant {i + 1} says only that it is an image: describe what it shows")
+                if cut and stats is not None:
+                    stats.alt_text_openings += 1
+            if len(text) > plan.target.hard_max:
+                raise _Invalid(f"variant {i + 1} has {len(text)} characters; the limit is "
                                f"{plan.target.max if plan.target.min > 1 else plan.target.hard_max}")
-            out.append({"text": v.text})
+            out.append({"text": text})
     return out
 
 
@@ -220,8 +261,11 @@ class Engine:
         t = self.plan.template
         user = t.render("user", values)
         user = "\n".join(line for line in user.splitlines() if line.strip() or not line)  # empty option lines
-        return [{"role": "system", "content": t.render("system", values)},
-                {"role": "user", "content": user + "\n\n" + t.render(mode, values)}]
+        text = user + "\n\n" + t.render(mode, values)
+        # with images: an OpenAI-style multimodal message, so the gateway's image path applies (vision
+        # check, metadata stripping and URL rules in the provider wrappers, each vendor's own format)
+        content: Any = [{"type": "text", "text": text}, *self.plan.images] if self.plan.images else text
+        return [{"role": "system", "content": t.render("system", values)}, {"role": "user", "content": content}]
 
     def body(self, cand: Any, messages: list[dict[str, Any]], k: int, *, stream: bool = False) -> dict[str, Any]:
         t = self.plan.template

@@ -1,37 +1,58 @@
-"""Request and output models of the creative feature, length targets and hashtag rules.
+"""Request and output models of the creative feature, length targets, hashtag and alt-text rules.
 
 Outputs are validated all-or-nothing: a provider answer either validates as a whole (then
-hashtags are cleaned: normalised, deduplicated, invalid and banned tags removed) or it is
-rejected and repaired once — a half-parsed answer is never returned.
+hashtags are cleaned: normalised, deduplicated, invalid and banned tags removed; alt texts lose a
+redundant "Image of ..." opening) or it is rejected and repaired once — a half-parsed answer is
+never returned.
+
+Images: ``input`` may be a list of OpenAI-style content parts, ``{"type": "text", "text"}`` and
+``{"type": "image_url", "image_url": {"url": "https://..." | "data:image/...;base64,...", "detail"?}}``
+(plain strings and comments may be mixed in). Only ``caption`` (image and optional text) and
+``alt_text`` (exactly one image, optional text as context) take images; any other task gets a 422.
+The parts go to the chat model as they are, so the gateway's image path applies to them exactly as
+to ``/v1/chat/completions`` (vision check, metadata stripping and URL rules before partner egress).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 __all__ = [
+    "ALT_TEXT_MAX_CHARS",
+    "IMAGE_TASKS",
     "STREAMABLE",
     "TASKS",
     "Comment",
     "CreateRequest",
     "HashtagVariant",
+    "ImagePart",
     "LengthTarget",
+    "TextPart",
     "TextVariant",
+    "clean_alt_text",
     "clean_hashtags",
     "hashtag_problem",
+    "input_images",
     "input_texts",
     "output_model",
 ]
 
-Task = Literal["caption", "rewrite", "hashtags", "replies", "summary"]
+Task = Literal["caption", "rewrite", "hashtags", "replies", "summary", "alt_text"]
 Tone = Literal["friendly", "formal", "witty", "concise"]
-TASKS: tuple[str, ...] = ("caption", "rewrite", "hashtags", "replies", "summary")
+TASKS: tuple[str, ...] = ("caption", "rewrite", "hashtags", "replies", "summary", "alt_text")
 STREAMABLE: frozenset[str] = frozenset({"caption", "rewrite", "replies", "summary"})
-"""Tasks whose single variant is one text (what ``stream: true`` can send piece by piece)."""
+"""Tasks whose single variant is one text that ``stream: true`` can send piece by piece (alt text is
+one short phrase: nothing to gain from streaming it)."""
+IMAGE_TASKS: frozenset[str] = frozenset({"caption", "alt_text"})
+"""Tasks that take ``image_url`` parts in ``input``."""
+ALT_TEXT_MAX_CHARS = 250
+"""Hard cap on one alt text. The default target is 40-125 characters (WebAIM's and most screen
+reader guidance: about 125); ``long`` allows up to 250, anything longer belongs in a caption or a
+long description next to the image."""
 
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 MAX_TAG_CHARS = 100
@@ -44,12 +65,84 @@ class Comment(BaseModel):
     text: str = Field(min_length=1)
 
 
+class TextPart(BaseModel):
+    """``{"type": "text", "text"}``: text next to an image (OpenAI content part)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+    text: str = Field(min_length=1)
+
+
+class ImageURL(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1)
+    detail: Literal["auto", "low", "high"] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        scheme = v.split(":", 1)[0].lower() if ":" in v else ""
+        if scheme not in ("https", "http", "data"):
+            raise ValueError("image_url.url must be an https:// URL or a data: URL (data:image/jpeg;base64,...)")
+        return v
+
+
+class ImagePart(BaseModel):
+    """``{"type": "image_url", "image_url": {"url", "detail"?}}`` (OpenAI content part; a bare URL string
+    as ``image_url`` is accepted as some clients send it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+    @field_validator("image_url", mode="before")
+    @classmethod
+    def _bare(cls, v: Any) -> Any:
+        return {"url": v} if isinstance(v, str) else v
+
+    def wire(self) -> dict[str, Any]:
+        """The part as the chat model gets it (what the gateway's image path strips before egress)."""
+        return {"type": "image_url", "image_url": self.image_url.model_dump(exclude_none=True)}
+
+
+def _item_kind(v: Any) -> str | None:
+    if isinstance(v, str):
+        return "text"
+    if isinstance(v, BaseModel):
+        return {Comment: "comment", TextPart: "part", ImagePart: "image"}.get(type(v))
+    if isinstance(v, dict):
+        kind = v.get("type")
+        if kind is None:
+            return "comment"
+        return {"text": "part", "image_url": "image"}.get(kind) if isinstance(kind, str) else None
+    return None
+
+
+InputItem = Annotated[
+    Annotated[str, Tag("text")] | Annotated[Comment, Tag("comment")] | Annotated[TextPart, Tag("part")]
+    | Annotated[ImagePart, Tag("image")],
+    Discriminator(_item_kind, custom_error_type="invalid_input_item",
+                  custom_error_message="an input item is a string, a comment {author?, text}, or a content part "
+                                       "{type: 'text', text} / {type: 'image_url', image_url: {url}}"),
+]
+
+
+Input = Annotated[
+    Annotated[str, Tag("text")] | Annotated[list[InputItem], Tag("list")],
+    Discriminator(lambda v: "text" if isinstance(v, str) else "list" if isinstance(v, list) else None,
+                  custom_error_type="invalid_input",
+                  custom_error_message="input is a text, or a list of texts, comments or content parts"),
+]
+
+
 class CreateRequest(BaseModel):
     """``POST /v1/create`` body."""
 
     model_config = ConfigDict(extra="forbid")
     task: Task
-    input: str | list[str | Comment] = Field(description="text (caption, rewrite, hashtags) or a comment thread")
+    input: Input = Field(
+        description="text (caption, rewrite, hashtags), a comment thread, or content parts with images "
+                    "(caption, alt_text)")
     language: str | None = Field(None, description="ISO 639-1 of the output; default: the input's language")
     tone: Tone | None = None
     length: Literal["short", "medium", "long"] | int | None = Field(
@@ -76,22 +169,65 @@ class CreateRequest(BaseModel):
     @model_validator(mode="after")
     def _fits_task(self) -> CreateRequest:
         texts = input_texts(self.input)
-        if not texts or not any(t.strip() for t in texts):
+        images = input_images(self.input)
+        if images and self.task not in IMAGE_TASKS:
+            raise ValueError(f"{self.task} does not take images: image_url parts are for "
+                             f"{' and '.join(sorted(IMAGE_TASKS))}")
+        if self.task == "alt_text":
+            if len(images) != 1:
+                raise ValueError("alt_text describes one image: input needs exactly one image_url part "
+                                 f"(got {len(images)}); text parts are optional context")
+            if self.tone is not None:
+                raise ValueError("alt_text takes no tone: alt text is plain description")
+            if isinstance(self.length, int) and self.length > ALT_TEXT_MAX_CHARS:
+                raise ValueError(f"alt_text is at most {ALT_TEXT_MAX_CHARS} characters; longer descriptions "
+                                 "belong in a caption")
+        if not images and not any(t.strip() for t in texts):
             raise ValueError("input must not be empty")
         if self.task == "rewrite" and self.tone is None:
             raise ValueError("rewrite needs a tone: friendly, formal, witty or concise")
         if self.stream and self.n != 1:
             raise ValueError("stream: true returns one variant: set n to 1")
         if self.stream and self.task not in STREAMABLE:
-            raise ValueError(f"stream: true is not available for {self.task} (its variant is a list)")
+            why = "its variant is a list" if self.task == "hashtags" else "it is one short phrase"
+            raise ValueError(f"stream: true is not available for {self.task} ({why})")
         return self
 
 
 def input_texts(value: str | list[Any]) -> list[str]:
-    """The user-supplied texts of an input (what the data policy scans)."""
+    """The user-supplied texts of an input (what the data policy scans; images are not texts)."""
     if isinstance(value, str):
         return [value]
-    return [c if isinstance(c, str) else c.text for c in value]
+    return [c if isinstance(c, str) else c.text for c in value if not isinstance(c, ImagePart)]
+
+
+def input_images(value: str | list[Any]) -> list[ImagePart]:
+    """The ``image_url`` parts of an input, in order."""
+    return [] if isinstance(value, str) else [c for c in value if isinstance(c, ImagePart)]
+
+
+_ALT_LABEL = re.compile(r"^\s*(?:alt(?:ernative)?[\s_-]*text|description)\s*[:\-\u2013\u2014]\s*", re.IGNORECASE)
+_ALT_LEAD = re.compile(
+    r"^\s*(?:(?:this|here|there)\s+is\s+|here's\s+|there's\s+)?(?:an?\s+|the\s+|this\s+)?"
+    r"(?:close-?up\s+)?(?:image|picture|photo|photograph|pic|snapshot)"
+    r"(?:\s+(?:of|showing|shows|depicting|depicts|featuring|features|(?:that|which)\s+shows)(?:\s*:)?(?:\s+|$)|\s*:\s*)",
+    re.IGNORECASE)
+_ALT_BARE = re.compile(r"(?:an?\s+|the\s+|this\s+)?(?:image|picture|photo|photograph|pic|snapshot)\W*", re.IGNORECASE)
+
+
+def clean_alt_text(text: str) -> tuple[str, bool]:
+    """(the alt text without a redundant opening — "Alt text:", "Image of", "A photo showing",
+    "This picture shows" — re-capitalised; whether one was removed). Screen readers already
+    announce an image as one (WCAG 1.1.1 techniques, WebAIM): the words only delay the content.
+    English openings only; "Screenshot of", "Illustration of", "Chart of" are kept (the kind of
+    image can matter). An alt text that is only "An image." comes back empty."""
+    out = text
+    for pattern in (_ALT_LABEL, _ALT_LEAD):
+        out = pattern.sub("", out, count=1)
+    out = "" if _ALT_BARE.fullmatch(out.strip()) else out.strip()  # "An image." says nothing
+    if out != text.strip() and out[:1].islower():
+        out = out[0].upper() + out[1:]
+    return out, out != text.strip()
 
 
 class LengthTarget(BaseModel):

@@ -13,6 +13,9 @@ Two modes, ``features.creative.stream_moderation``:
   released sentences cannot be taken back, so a later sentence that fails moderation ends the stream
   with a ``content_blocked`` error instead of being regenerated, and a provider failure after text
   was released ends it with that provider's error (never a normal-looking end).
+
+Both modes can be shadowed: ``buffer`` through ``create``; ``sentence`` mirrors the request once the
+served stream ended, and the shadow answers in structured form (``shadow.py``: format and length only).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from ...errors import ProviderBadOutput, ProviderError, ValidationFailed
 from ...providers import Capability
 from ...routing import Route
 from .generate import Engine, ModerationFailed
-from .schemas import CreateRequest, input_texts
+from .schemas import STREAMABLE, CreateRequest, input_texts
+from .shadow import compare_creative, shadow_sample
 
 __all__ = ["MAX_PIECE_CHARS", "split_sentence", "stream_events"]
 
@@ -72,8 +76,9 @@ async def stream_events(feature: Any, request: CreateRequest | dict[str, Any], c
     req = feature.request(request)
     if not req.stream:
         req = req.model_copy(update={"stream": True})
-    if req.n != 1 or req.task not in ("caption", "rewrite", "replies", "summary"):
-        raise ValidationFailed("stream: true returns one text variant (n: 1; not for hashtags)", param="stream")
+    if req.n != 1 or req.task not in STREAMABLE:
+        raise ValidationFailed(f"stream: true returns one text variant (n: 1; for {', '.join(sorted(STREAMABLE))})",
+                               param="stream")
     ctx = ctx or RequestContext()
     if feature.options.stream_moderation == "buffer":
         async for event in _buffered(feature, req, ctx, app, route):
@@ -111,7 +116,9 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
     queue: asyncio.Queue[Any] = asyncio.Queue()
     end = object()
 
-    async def invoke(cand: Any) -> Any:
+    async def invoke(cand: Any, call_ctx: RequestContext) -> Any:
+        if call_ctx.shadow:  # mirrored after the stream was served: one structured answer, scored only
+            return await shadow_sample(plan, call_ctx, cand)
         body = engine.body(cand, engine.messages("text", plan.values), 1, stream=True)
         body["stream_options"] = {"include_usage": True}
         started = False
@@ -137,8 +144,8 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
     async def produce() -> None:
         try:
             cand = await feature.gateway.feature_call(
-                "creative", input_texts(req.input), invoke, need=frozenset({Capability.CHAT, Capability.STREAM}),
-                ctx=ctx, app=app, route=route)
+                "creative", input_texts(req.input), invoke, need=feature.needs(plan, Capability.STREAM),
+                ctx=ctx, app=app, route=route, compare=compare_creative)
             queue.put_nowait((end, cand))
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             queue.put_nowait((end, exc))
