@@ -143,6 +143,35 @@ async def test_json_mode(make, ptype):
     await p.aclose()
 
 
+async def test_anthropic_json_schema_as_structured_output_and_no_empty_turns(make):
+    schema = {"type": "object", "required": ["tags"], "properties": {
+        "tags": {"type": "array", "minItems": 2, "maxItems": 5, "description": "hashtags",
+                 "items": {"type": "string", "pattern": "^#\\w+$", "maxLength": 30}}}}
+    rf = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
+    p, emu = make("anthropic")
+    body = chat_body("anthropic", "tags please", response_format=rf)
+    body["messages"] += [{"role": "assistant", "content": ""}, {"role": "user", "content": "again, as JSON"}]
+    out = await p.chat(body, RequestContext())  # the emulator refuses what the API refuses (empty turns, schema)
+    assert orjson.loads(out["choices"][0]["message"]["content"])  # JSON, as asked
+    sent = emu.requests[-1]["body"]
+    assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "tags please"},
+                                                             {"type": "text", "text": "again, as JSON"}]}]
+    assert sent["output_config"]["format"] == {"type": "json_schema", "schema": {
+        "type": "object", "required": ["tags"], "additionalProperties": False, "properties": {"tags": {
+            "type": "array", "description": "hashtags\n\n{minItems: 2, maxItems: 5}",
+            "items": {"type": "string", "description": "{pattern: ^#\\w+$, maxLength: 30}"}}}}}
+    assert '"maxItems":5' in sent["system"]  # the full schema stays in the system prompt
+    maps = {"type": "object", "properties": {"by_lang": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    await p.chat(chat_body("anthropic", "x", response_format={"type": "json_schema", "json_schema": {"schema": maps}}),
+                 RequestContext())
+    assert "output_config" not in emu.requests[-1]["body"]  # maps cannot be structured outputs: prompt only
+    await p.aclose()
+    older, emu2 = make("anthropic", options={"structured_outputs": False})
+    await older.chat(chat_body("anthropic", "x", response_format=rf), RequestContext())
+    assert "output_config" not in emu2.requests[-1]["body"] and "JSON Schema" in emu2.requests[-1]["body"]["system"]
+    await older.aclose()
+
+
 @pytest.mark.parametrize("ptype", ["openai", "openai_compatible", "gemini"])
 async def test_embeddings(make, ptype):
     p, _ = make(ptype)

@@ -2,7 +2,10 @@
 ``message_start`` ... ``message_stop`` with ``ping``), GET /v1/models.
 
 Shapes follow ../shared/specs/anthropic/SUMMARY.md and the official SDK's types; tests drive
-the emulator with the official ``anthropic`` SDK.
+the emulator with the official ``anthropic`` SDK. Like the API it refuses empty messages (other
+than a final assistant one) and empty text blocks, and takes structured outputs
+(``output_config.format`` ``{type: json_schema, schema}``) only in their JSON Schema subset; with a
+format the canned answer is JSON and a ``schema_instance`` script rule answers with an instance.
 """
 
 from __future__ import annotations
@@ -20,6 +23,45 @@ __all__ = ["AnthropicEmulator"]
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
           404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
           502: "api_error", 503: "api_error", 504: "timeout_error", 529: "overloaded_error"}
+
+
+_UNSUPPORTED = ("maxItems", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                "multipleOf", "uniqueItems", "minProperties", "maxProperties")
+
+
+def _message_problem(msgs: list[Any]) -> str | None:
+    """What the API would reject in ``messages`` (empty content, empty text blocks), else None."""
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        content = m.get("content")
+        if isinstance(content, list) and any(b.get("type") == "text" and not b.get("text") for b in content):
+            return "messages: text content blocks must be non-empty"
+        if not content and not (i == len(msgs) - 1 and m["role"] == "assistant"):
+            return (f"messages.{i}: all messages must have non-empty content except for the optional final "
+                    "assistant message")
+    return None
+
+
+def _schema_problem(node: Any, where: str = "output_config.format.schema") -> str | None:
+    """What structured outputs would reject in a JSON schema (the subset they take), else None."""
+    if isinstance(node, list):
+        return next((p for i, n in enumerate(node) if (p := _schema_problem(n, f"{where}[{i}]"))), None)
+    if not isinstance(node, dict):
+        return None
+    for key in _UNSUPPORTED:
+        if key in node:
+            return f"{where}: '{key}' is not supported"
+    if node.get("minItems") not in (None, 0, 1):
+        return f"{where}: 'minItems' values other than 0 or 1 are not supported"
+    if node.get("type") == "object" and node.get("additionalProperties") is not False:
+        return f"{where}: for 'object' type, 'additionalProperties' must be explicitly set to false"
+    for key in ("properties", "$defs", "definitions"):
+        for name, sub in (node.get(key) or {}).items():
+            if (p := _schema_problem(sub, f"{where}.{key}.{name}")):
+                return p
+    return next((p for key in ("items", "anyOf", "allOf") if key in node
+                 and (p := _schema_problem(node[key], f"{where}.{key}"))), None)
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
@@ -60,6 +102,13 @@ class AnthropicEmulator(EmulatorBase):
         msgs = body["messages"]
         if not msgs or msgs[0].get("role") != "user":
             return self.error(400, "messages: first message must use the \"user\" role")
+        if (problem := _message_problem(msgs)) is not None:
+            return self.error(400, problem)
+        fmt = (body.get("output_config") or {}).get("format")
+        if fmt is not None and (fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict)):
+            return self.error(400, "output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}")
+        if fmt is not None and (problem := _schema_problem(fmt["schema"])) is not None:
+            return self.error(400, problem)
         stream = bool(body.get("stream"))
         early, fault = await self.pre_fault(request, stream)
         if early is not None:
@@ -70,8 +119,9 @@ class AnthropicEmulator(EmulatorBase):
         after_tool = any(b.get("type") == "tool_result" for b in blocks)
         prompt = " ".join(b.get("text", "") if b.get("type") == "text" else str(b.get("content", ""))
                           for b in blocks)
-        text = reply_text("anthropic", prompt)
-        scripted = self.script.answer(body, prompt, None, "anthropic") if self.script else None
+        text = orjson.dumps({"echo": prompt}).decode() if fmt else reply_text("anthropic", prompt)
+        schema = fmt["schema"] if fmt else None
+        scripted = self.script.answer(body, prompt, schema, "anthropic") if self.script else None
         text = text if scripted is None else scripted
         tools = body.get("tools") or []
         call = None

@@ -8,7 +8,8 @@ A rule replaces the canned chat answer of the requests it matches:
 * ``match`` (optional): the rule applies only when this substring occurs in the request's JSON body.
 * ``content``: the answer text (plain or streamed, in the vendor's own wire format).
 * ``schema_instance``: answer with a JSON instance of the request's JSON schema (OpenAI
-  ``response_format.json_schema.schema``, Gemini ``responseJsonSchema``), strings made from the
+  ``response_format.json_schema.schema``, Gemini ``responseJsonSchema``, Anthropic ``output_config.format.schema``;
+  a ``{minItems: N}`` hint in an array's description is honoured like a model reading it), strings made from the
   prompt's words (those between the first ``<tag>`` and ``</tag>``, if any) — a stand-in for a model that honours structured output. Without a schema the
   rule falls back to ``content`` (or is skipped when it has none).
 * ``times``: how many requests the rule answers (default 1); ``null`` means every matching request.
@@ -30,6 +31,7 @@ __all__ = ["Script", "ScriptRule", "schema_instance"]
 
 _WORD = re.compile(r"[^\W\d_][\w'-]*", re.UNICODE)
 _QUOTED = re.compile(r"<([a-z_]+)>(.+?)</\1>", re.DOTALL)
+_COUNT_HINT = re.compile(r"\bminItems: (\d+)")
 
 
 @dataclass(slots=True)
@@ -136,7 +138,8 @@ class _Filler:
         if kind == "object" or "properties" in node:
             return {k: self.fill(v, depth + 1) for k, v in (node.get("properties") or {}).items()}
         if kind == "array":
-            count = max(int(node.get("minItems") or 0), 1)
+            hint = _COUNT_HINT.search(str(node.get("description", "")))  # {minItems: 3}: a count put in words
+            count = max(int(node.get("minItems") or 0), int(hint.group(1)) if hint else 0, 1)
             if isinstance(node.get("maxItems"), int):
                 count = min(count, node["maxItems"])
             return [self.fill(node.get("items") or {"type": "string"}, depth + 1) for _ in range(count)]

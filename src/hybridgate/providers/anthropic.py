@@ -6,8 +6,12 @@ Mapping, OpenAI -> Anthropic:
   max_(completion_)tokens -> ``max_tokens`` (required there; default from options);
   stop -> ``stop_sequences``;  tools -> ``{name, description, input_schema}``;
   tool_choice auto/required/none/{function} -> auto/any/none/tool.
-  ``response_format`` has no direct equivalent in the Messages API: JSON is asked for in the
-  system prompt (and the schema, if given, is spelled out there).
+  ``response_format``: JSON is asked for in the system prompt (the schema, if given, spelled out
+  there with every constraint); a ``json_schema`` is also sent as ``output_config.format``
+  (structured outputs, Claude 4.5 and later; option ``structured_outputs: false`` for older models)
+  in the subset that API takes (``strict_schema``).
+  An assistant turn with no content (an empty answer being repaired) is left out: the API
+  rejects empty messages other than a final assistant one.
 Back: text blocks -> content, tool_use -> tool_calls, stop_reason -> finish_reason, usage.
 """
 
@@ -37,7 +41,7 @@ from ._http import HttpClient, drain, event_objects, iter_sse, parse_retry_after
 from ._images import VendorImageLimits
 from .base import BaseProvider, Capability
 
-__all__ = ["AnthropicProvider", "from_anthropic_response", "to_anthropic_request"]
+__all__ = ["AnthropicProvider", "from_anthropic_response", "strict_schema", "to_anthropic_request"]
 
 _STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
          "refusal": "content_filter", "pause_turn": "stop", "model_context_window_exceeded": "length"}
@@ -69,6 +73,7 @@ class _Options(BaseModel):
     model_config = {"extra": "forbid"}
     default_max_tokens: int = 4096
     version: str = "2023-06-01"
+    structured_outputs: bool = True  # json_schema -> output_config.format (models before Claude 4.5: false)
 
 
 def _text_of(content: Any) -> str:
@@ -86,7 +91,8 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
     for p in content:
         kind = p.get("type")
         if kind == "text":
-            out.append({"type": "text", "text": p.get("text", "")})
+            if p.get("text"):  # the API rejects empty text blocks
+                out.append({"type": "text", "text": p["text"]})
         elif kind == "image_url":
             url = (p.get("image_url") or {}).get("url", "")
             if url.startswith("data:"):
@@ -100,7 +106,59 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
     return out
 
 
-def to_anthropic_request(body: dict[str, Any], default_max_tokens: int = 4096) -> dict[str, Any]:
+_STRING_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6",
+                             "uuid"})
+
+
+_DROPPED = frozenset({"maxItems", "uniqueItems", "minLength", "maxLength", "pattern", "minimum", "maximum",
+                      "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minProperties", "maxProperties"})
+
+
+def strict_schema(node: Any) -> Any:
+    """``node`` in the JSON Schema subset of Anthropic's structured outputs: every object closed
+    (``additionalProperties: false``), ``minItems`` only 0 or 1, ``oneOf`` as ``anyOf``; the constraints the
+    subset lacks (lengths, counts, ranges, patterns, other string formats) are appended to the node's
+    ``description`` as ``{minItems: 3, maxItems: 3}``, as the official SDK does. A schema with maps
+    (``additionalProperties`` other than false) is not sent this way at all (``_open_object``)."""
+    if isinstance(node, list):
+        return [strict_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    dropped: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "$defs", "definitions"):
+            out[key] = {k: strict_schema(v) for k, v in value.items()}
+        elif key in ("items", "anyOf", "allOf", "oneOf"):
+            out["anyOf" if key == "oneOf" else key] = strict_schema(value)
+        elif key in _DROPPED or (key == "minItems" and value not in (0, 1)) or (
+                key == "format" and value not in _STRING_FORMATS):
+            dropped[key] = value
+        elif key != "additionalProperties":
+            out[key] = value
+    if dropped:
+        hint = "{" + ", ".join(f"{k}: {v}" for k, v in dropped.items()) + "}"
+        out["description"] = f"{out['description']}\n\n{hint}" if out.get("description") else hint
+    if node.get("type") == "object" or "properties" in node:
+        out["additionalProperties"] = False
+    return out
+
+
+def _open_object(node: Any) -> bool:
+    """Whether an object in ``node`` allows properties it does not list (a map): structured outputs cannot."""
+    if isinstance(node, list):
+        return any(map(_open_object, node))
+    if not isinstance(node, dict):
+        return False
+    extra = node.get("additionalProperties")
+    if (extra is not None and extra is not False) or (node.get("type") == "object" and "properties" not in node
+                                                       and extra is None):
+        return True
+    return any(_open_object(v) for k, v in node.items() if k not in ("enum", "const", "default", "examples"))
+
+
+def to_anthropic_request(body: dict[str, Any], default_max_tokens: int = 4096,
+                         structured_outputs: bool = True) -> dict[str, Any]:
     if (body.get("n") or 1) > 1:
         raise UnsupportedCapability("Anthropic returns one choice per request (n must be 1)", param="n")
     system: list[str] = []
@@ -127,25 +185,28 @@ def to_anthropic_request(body: dict[str, Any], default_max_tokens: int = 4096) -
                 except orjson.JSONDecodeError:
                     raise InvalidRequest("tool_calls[].function.arguments is not JSON", param="messages") from None
                 blocks.append({"type": "tool_use", "id": tc.get("id"), "name": fn.get("name"), "input": args})
-            push("assistant", blocks)
+            if blocks:  # an empty assistant turn is rejected ("all messages must have non-empty content")
+                push("assistant", blocks)
         elif role == "tool":
             push("user", [{"type": "tool_result", "tool_use_id": m.get("tool_call_id"),
                            "content": _text_of(m.get("content"))}])
         else:
             raise InvalidRequest(f"message role {role!r} is not supported by Anthropic", param="messages")
 
-    rf = body.get("response_format") or {}
-    if rf.get("type") == "json_object":
-        system.append("Respond with one JSON object and nothing else.")
-    elif rf.get("type") == "json_schema":
-        schema = orjson.dumps((rf.get("json_schema") or {}).get("schema", {})).decode()
-        system.append(f"Respond with one JSON object that validates against this JSON Schema, and nothing else: {schema}")
-
     out: dict[str, Any] = {
         "model": body["model"],
         "messages": messages,
         "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens,
     }
+    rf = body.get("response_format") or {}
+    if rf.get("type") == "json_object":
+        system.append("Respond with one JSON object and nothing else.")
+    elif rf.get("type") == "json_schema":
+        schema = (rf.get("json_schema") or {}).get("schema", {})
+        system.append("Respond with one JSON object that validates against this JSON Schema, and nothing else: "
+                      + orjson.dumps(schema).decode())
+        if structured_outputs and schema and not _open_object(schema):
+            out["output_config"] = {"format": {"type": "json_schema", "schema": strict_schema(schema)}}
     if system:
         out["system"] = "\n\n".join(s for s in system if s)
     if body.get("temperature") is not None:
@@ -227,7 +288,7 @@ class AnthropicProvider(BaseProvider):
 
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         self._check_images("chat", body)
-        req = to_anthropic_request(body, self.options.default_max_tokens)
+        req = to_anthropic_request(body, self.options.default_max_tokens, self.options.structured_outputs)
         data, _ = await self.http.request_json("POST", "/v1/messages", self._on_error, req, ctx=ctx)
         if not isinstance(data, dict) or data.get("type") != "message":
             raise ProviderBadOutput(f"{self.name}: response is not a message", provider=self.name)
@@ -235,7 +296,8 @@ class AnthropicProvider(BaseProvider):
 
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         self._check_images("chat_stream", body)
-        req = {**to_anthropic_request(body, self.options.default_max_tokens), "stream": True}
+        req = {**to_anthropic_request(body, self.options.default_max_tokens, self.options.structured_outputs),
+               "stream": True}
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         cid, created, model = "", int(time.time()), body["model"]
         usage: dict[str, Any] = {}
