@@ -38,6 +38,7 @@ from .config import RouteConfig
 from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, stream_route
 from .routing.policy import Candidate
 from .routing.cost import CostModel
+from .routing.streams import without_usage
 from .routing.shadow import ShadowRunner
 
 __all__ = ["Gateway"]
@@ -189,7 +190,7 @@ class Gateway:
     async def _call(self, capability: str, method: str, body: dict[str, Any], ctx: RequestContext | None,
                     app: App | None) -> dict:
         route, ctx = await self._begin(capability, body, ctx, app)
-        result = await self.accountant.run(ctx, body, lambda: call_route(route, method, body, ctx, self.rng))
+        result = await self.accountant.run(ctx, body, lambda: call_route(route, method, body, ctx, self.rng), route)
         if route.shadows:
             self.shadow.maybe_mirror(route, method, ctx, result, lambda cand, sctx: getattr(cand.provider, method)(
                 {**body, "model": cand.model}, sctx))
@@ -203,7 +204,13 @@ class Gateway:
         """Resolve, check and start a chat stream; returns its iterator of chunk batches (the chunks of
         one upstream read travel together; ``stream_chat`` yields them one by one)."""
         route, ctx = await self._begin("chat", body, ctx, app)
-        return self.accountant.stream(ctx, body, lambda: stream_route(route, body, ctx, self.rng))
+        # usage is always asked of the provider (budgets, cost and the ledger need the tokens of a stream too);
+        # the client gets the usage chunk only if it asked for it
+        asked = (body.get("stream_options") or {}).get("include_usage") is True
+        sent = body if asked else {**body, "stream_options": {**(body.get("stream_options") or {}),
+                                                                "include_usage": True}}
+        batches = self.accountant.stream(ctx, body, lambda: stream_route(route, sent, ctx, self.rng), route)
+        return batches if asked else without_usage(batches)
 
     async def stream_chat(self, body: dict[str, Any], ctx: RequestContext | None = None,
                           app: App | None = None) -> AsyncIterator[dict[str, Any]]:
@@ -239,7 +246,7 @@ class Gateway:
         with_ctx = _takes_ctx(invoke)
         call = (lambda cand: invoke(cand, ctx)) if with_ctx else invoke  # type: ignore[call-arg]
         result = await self.accountant.run(ctx, body, lambda: call_route(r, feature, body, ctx, self.rng,
-                                                                        invoke=call, need=need))
+                                                                        invoke=call, need=need), r)
         if r.shadows and with_ctx:  # a shadow needs its own context, so only ctx-taking invokes can be mirrored
             self.shadow.maybe_mirror(r, feature, ctx, result, invoke, compare)  # type: ignore[arg-type]
         return result

@@ -113,3 +113,60 @@ def test_ledger_endpoint_is_admin_only(tmp_path, emulator, gateway_server):
     assert httpx.get(srv.url + "/v1/ledger", headers={"authorization": f"Bearer {APP_KEY}"}).status_code == 403
     page = httpx.get(srv.url + "/v1/ledger", headers={"authorization": "Bearer ops-admin-key"}).json()
     assert len(page["data"]) == 1 and page["data"][0]["provider"] == "openai" and page["data"][0]["seq"] == 1
+
+
+def _usage_total(srv) -> dict:
+    r = httpx.get(srv.url + "/v1/usage", headers={"authorization": "Bearer ops-admin-key"})
+    assert r.status_code == 200
+    return r.json()["total"]
+
+
+def test_usd_per_day_is_never_overspent_by_concurrent_requests(tmp_path, emulator, gateway_server):
+    """The reservation carries the request's worst-case price (estimated prompt + max_tokens at the route's
+    dearest partner), so 100 requests arriving together cannot all pass a USD check made before any is
+    priced: what is served stays within the day's limit."""
+    emu = emulator("openai")
+    srv = gateway_server(cfg(tmp_path, emu, budgets={"apps": {"test": {"usd_per_day": 50}}}))
+
+    async def go() -> list[int]:
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as c:
+            async def one(i):
+                r = await c.post(srv.url + "/v1/chat/completions", headers={"authorization": f"Bearer {APP_KEY}"},
+                                 json={"model": "chat", "max_tokens": 20,
+                                       "messages": [{"role": "user", "content": f"hi {i}"}]})
+                if r.status_code == 429:
+                    assert r.json()["error"]["code"] == "budget_exceeded"
+                return r.status_code
+            return await asyncio.gather(*(one(i) for i in range(100)))
+
+    codes = asyncio.run(go())
+    assert set(codes) <= {200, 429} and codes.count(200) >= 3 and codes.count(429) > 0
+    total = _usage_total(srv)
+    assert 0 < total["cost_usd"] <= 50.0 + 1e-9  # served requests fit the day's USD limit
+    assert emu.emulator.count == codes.count(200)
+
+
+def test_streams_are_charged_to_budgets_and_usage(tmp_path, emulator, gateway_server):
+    """A stream's tokens count like a plain request's: the gateway asks the provider for usage even when
+    the client did not (and hides the usage chunk from that client)."""
+    emu = emulator("openai")
+    srv = gateway_server(cfg(tmp_path, emu, budgets={"apps": {"test": {"tokens_per_min": 100}}}))
+    auth = {"authorization": f"Bearer {APP_KEY}"}
+    body = {"model": "chat", "max_tokens": 20, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    codes, texts = [], []
+    for _ in range(30):
+        r = httpx.post(srv.url + "/v1/chat/completions", headers=auth, json=body, timeout=30)
+        codes.append(r.status_code)
+        if r.status_code == 200:
+            texts.append(r.text)
+        else:
+            assert r.json()["error"]["code"] == "budget_exceeded"
+    assert 0 < codes.count(200) < 30 and codes.count(429) > 0  # the token budget ran out
+    assert all('"usage"' not in t and t.endswith("data: [DONE]\n\n") for t in texts)  # not asked: not shown
+    total = _usage_total(srv)
+    assert total["requests"] == 30 and total["errors"] == codes.count(429)  # refusals are usage records too
+    assert 0 < total["prompt_tokens"] + total["completion_tokens"] <= 100 and total["cost_usd"] > 0
+    # a client that asks for usage gets the usage chunk (the ops app has no budget)
+    asked = httpx.post(srv.url + "/v1/chat/completions", headers={"authorization": "Bearer ops-admin-key"},
+                       timeout=30, json={**body, "stream_options": {"include_usage": True}})
+    assert asked.status_code == 200 and '"usage":{' in asked.text.replace(" ", "")

@@ -69,9 +69,13 @@ class Accountant:
                                busy_seconds=(a.elapsed_ms or 0.0) / 1000.0, in_house=a.in_house,
                                vendor=self.vendors.get(a.provider, ""))
 
-    def _estimate(self, body: dict[str, Any]) -> Usage:
+    def _estimate(self, body: dict[str, Any], route: Any = None) -> Usage:
+        """What to reserve: the estimated tokens, priced at the dearest partner the route may use (in-house
+        cost is known only afterwards, from busy time), so concurrent requests cannot overspend USD/day."""
         prompt, completion = estimate_tokens(body, self.default_max_tokens)
-        return Usage(tokens=prompt + completion)
+        usd = max((self.costs.cost(c.provider.name, c.model, prompt, completion, vendor=c.provider.vendor)
+                   for c in (route.everyone if route is not None else ()) if not c.provider.in_house), default=0.0)
+        return Usage(tokens=prompt + completion, usd=usd)
 
     def _actual(self, ctx: RequestContext) -> Usage:
         tokens, usd = 0, 0.0
@@ -95,20 +99,23 @@ class Accountant:
                            vendor=self.vendors.get(served.provider) if served else None)
         (await self.usage.get()).record(rec)
 
-    async def _enter(self, stack: AsyncExitStack, ctx: RequestContext, body: dict[str, Any]) -> Any:
+    async def _enter(self, stack: AsyncExitStack, ctx: RequestContext, body: dict[str, Any], route: Any) -> Any:
         if self.budgets is None:
             return None
-        return await stack.enter_async_context(self.budgets.hold(ctx.app or "-", ctx.feature, self._estimate(body)))
+        return await stack.enter_async_context(self.budgets.hold(ctx.app or "-", ctx.feature,
+                                                                 self._estimate(body, route)))
 
-    def run(self, ctx: RequestContext, body: dict[str, Any], call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+    def run(self, ctx: RequestContext, body: dict[str, Any], call: Callable[[], Awaitable[T]],
+            route: Any = None) -> Awaitable[T]:
         """``call()``, accounted when it ends (or just ``call()`` when there is nothing to account)."""
-        return self._run(ctx, body, call) if self.active else call()
+        return self._run(ctx, body, call, route) if self.active else call()
 
-    async def _run(self, ctx: RequestContext, body: dict[str, Any], call: Callable[[], Awaitable[T]]) -> T:
+    async def _run(self, ctx: RequestContext, body: dict[str, Any], call: Callable[[], Awaitable[T]],
+                   route: Any) -> T:
         started, error = time.monotonic(), None
         try:
             async with AsyncExitStack() as stack:
-                hold = await self._enter(stack, ctx, body)
+                hold = await self._enter(stack, ctx, body, route)
                 try:
                     return await call()
                 finally:
@@ -121,16 +128,16 @@ class Accountant:
             await asyncio.shield(self._record(ctx, started, error))
 
     def stream(self, ctx: RequestContext, body: dict[str, Any],
-               chunks: Callable[[], AsyncIterator[Batch]]) -> AsyncIterator[Batch]:
+               chunks: Callable[[], AsyncIterator[Batch]], route: Any = None) -> AsyncIterator[Batch]:
         """The stream, accounted when it ends (or the stream itself when there is nothing to account)."""
-        return self._accounted(ctx, body, chunks) if self.active else chunks()
+        return self._accounted(ctx, body, chunks, route) if self.active else chunks()
 
     async def _accounted(self, ctx: RequestContext, body: dict[str, Any],
-                         chunks: Callable[[], AsyncIterator[Batch]]) -> AsyncIterator[Batch]:
+                         chunks: Callable[[], AsyncIterator[Batch]], route: Any) -> AsyncIterator[Batch]:
         started, error = time.monotonic(), None
         try:
             async with AsyncExitStack() as stack:
-                hold = await self._enter(stack, ctx, body)
+                hold = await self._enter(stack, ctx, body, route)
                 try:
                     async for batch in chunks():
                         yield batch

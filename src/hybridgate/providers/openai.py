@@ -61,6 +61,7 @@ def translate_openai_error(provider: str, status: int, headers: Any, body: bytes
 
 class OpenAIProvider(BaseProvider):
     socket_timeouts = True  # stalls are caught by the HTTP client's read timeout
+    stream_usage = True  # streams pass stream_options.include_usage upstream (the gateway asks for usage)
     capabilities = frozenset(
         {Capability.CHAT, Capability.STREAM, Capability.TOOLS, Capability.JSON_MODE, Capability.VISION,
          Capability.EMBEDDINGS, Capability.MODERATION}
@@ -94,6 +95,8 @@ class OpenAIProvider(BaseProvider):
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         self._check_images("chat_stream", body)
         body = {**body, "stream": True}
+        if not self.stream_usage:  # a server that rejects stream_options: its streams report no tokens
+            body.pop("stream_options", None)
         finished, done = False, False
         async with self.http.stream("/chat/completions", self._on_error, body, ctx=ctx) as resp:
             async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash

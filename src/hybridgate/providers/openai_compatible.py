@@ -26,6 +26,9 @@ class _Options(BaseModel):
     # images per request the served model takes (e.g. what vLLM's --limit-mm-per-prompt allows);
     # None: no check here, the server decides
     max_images: int | None = None
+    # whether the server takes stream_options.include_usage (vLLM, llama.cpp server and Ollama do); false:
+    # the option is not sent, and this provider's streams count no tokens for budgets and cost
+    stream_usage: bool = True
 
 
 class OpenAICompatibleProvider(OpenAIProvider):
@@ -45,6 +48,7 @@ class OpenAICompatibleProvider(OpenAIProvider):
         if self.options.embeddings:
             caps.add(Capability.EMBEDDINGS)
         self.capabilities = frozenset(caps)
+        self.stream_usage = self.options.stream_usage
 
     def _check_images(self, method: str, body: dict[str, Any]) -> None:
         n = sum(1 for _ in image_parts(method, body))
