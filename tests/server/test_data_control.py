@@ -63,6 +63,20 @@ def test_streamed_answer_is_restored(tmp_path, emulator, gateway_server):
     assert all(v not in partner.requests[-1]["raw"] for v in RAW_VALUES)
 
 
+def test_a_rule_for_the_detected_pii_class_applies(tmp_path, emulator, gateway_server):
+    """`classes: {pii: in_house_only}` keeps texts in which PII is *detected* in-house (the class is added
+    by detection, not declared by the app); texts without PII still go to the partner."""
+    partner, llama = emulator("openai"), emulator("openai")
+    cfg = make_config(tmp_path, partner, inhouse=llama)
+    cfg["data_control"]["classes"]["pii"] = "in_house_only"
+    srv = gateway_server(cfg)
+    c = client(srv)
+    r = c.chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": PII_TEXT}])
+    assert r.headers["x-hybridgate-provider"] == "llama" and partner.emulator.count == 0
+    r = c.chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": "hello"}])
+    assert r.headers["x-hybridgate-provider"] == "partner" and partner.emulator.count == 1
+
+
 def test_private_message_class_stays_in_house(tmp_path, emulator, gateway_server):
     partner, inhouse = emulator("openai"), emulator("openai")
     srv = gateway_server(make_config(tmp_path, partner, inhouse))

@@ -79,18 +79,22 @@ class DataPolicy:
         if treatment != "allow":
             d.reasons.append(reason)
 
+    def _apply(self, d: Decision, c: str) -> None:
+        """Tighten ``d`` by the policy's rule for class ``c`` (treatment and allowed providers)."""
+        rule = self.config.classes.get(c)
+        if rule is None:
+            self._tighten(d, self.config.unknown_class, f"class {c!r} is not in the policy ({self.config.unknown_class})")
+            return
+        self._tighten(d, rule.treatment, f"class {c!r}: {rule.treatment}")
+        if rule.providers is not None:
+            allowed = frozenset(rule.providers)
+            d.providers = allowed if d.providers is None else d.providers & allowed
+            d.reasons.append(f"class {c!r}: only {sorted(allowed)}")
+
     def classify(self, classes: frozenset[str]) -> Decision:
         d = Decision(treatment=self.config.default, classes=classes)
         for c in sorted(classes):
-            rule = self.config.classes.get(c)
-            if rule is None:
-                self._tighten(d, self.config.unknown_class, f"class {c!r} is not in the policy ({self.config.unknown_class})")
-                continue
-            self._tighten(d, rule.treatment, f"class {c!r}: {rule.treatment}")
-            if rule.providers is not None:
-                allowed = frozenset(rule.providers)
-                d.providers = allowed if d.providers is None else d.providers & allowed
-                d.reasons.append(f"class {c!r}: only {sorted(allowed)}")
+            self._apply(d, c)
         return d
 
     async def decide(self, method: str, body: dict[str, Any], ctx: RequestContext, partners_possible: bool) -> Decision:
@@ -121,6 +125,8 @@ class DataPolicy:
             d.pii_counts = dict(counts)
             d.classes = d.classes | {"pii"}
             self._tighten(d, pii.treatment, f"detected PII {dict(counts)}: {pii.treatment}")
+            if "pii" in self.config.classes and "pii" not in ctx.data_classes:
+                self._apply(d, "pii")  # a rule for the detected class (e.g. only some partners) applies too
             if d.treatment == "pseudonymise":
                 d.pseudonymiser = Pseudonymiser()
         return d
