@@ -219,7 +219,8 @@ class DataControlConfig(_Strict):
 class LedgerConfig(_Strict):
     url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<state_dir>/ledger.db")
     store_raw: bool = Field(False, description="keep the raw bytes sent and received beside the chain")
-    retention_days: float | None = Field(None, gt=0)
+    retention_days: float | None = Field(None, gt=0, description="delete records older than this: at start and hourly "
+                                         "while serving, or with `hybridgate ledger retention`")
     usage: bool = Field(True, description="keep a usage record of every request (for /v1/usage and costs)")
 
 

@@ -116,6 +116,8 @@ class Gateway:
         """Load what the request path must not wait for (the PII detector when partners exist, features)."""
         for feature in self.features.values():
             await feature.start()
+        if self.config.ledger.retention_days is not None:
+            self.ledger.start_retention(self.config.ledger.retention_days)
         if self.config.data_control.pii.enabled and any(not p.in_house for p in self.providers.values()):
             try:
                 await asyncio.to_thread(self.data_policy.warmup)

@@ -16,6 +16,7 @@ If the ledger cannot commit, the partner's answer is not delivered (``ledger_una
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from ..providers import Provider
 from .records import EgressRecord
 
 __all__ = ["EgressRecorder", "LedgerHandle"]
+
+log = logging.getLogger("hybridgate.ledger")
 
 CostFn = Callable[[Any, str, int, int], float]
 
@@ -35,6 +38,7 @@ class LedgerHandle:
         self.url, self.store_raw = url, store_raw
         self._ledger: Any = None
         self._lock = asyncio.Lock()
+        self._retention: asyncio.Future | None = None
 
     async def get(self) -> Any:
         if self._ledger is None:
@@ -45,7 +49,26 @@ class LedgerHandle:
                     self._ledger = await open_ledger(self.url, store_raw=self.store_raw)
         return self._ledger
 
+    def start_retention(self, days: float, every_s: float = 3600.0) -> None:
+        """Apply ``days`` of retention now and then every ``every_s`` while serving (until ``aclose``)."""
+        async def loop() -> None:
+            while True:
+                try:
+                    result = await (await self.get()).apply_retention(days)
+                    if result.deleted:
+                        log.info("ledger retention: deleted %d record(s) older than %g days", result.deleted, days)
+                except Exception:  # noqa: BLE001 - retention must never stop serving; it retries next time
+                    log.exception("ledger retention failed; will retry")
+                await asyncio.sleep(every_s)
+
+        if self._retention is None:
+            self._retention = asyncio.ensure_future(loop())
+
     async def aclose(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            await asyncio.gather(self._retention, return_exceptions=True)
+            self._retention = None
         if self._ledger is not None:
             await self._ledger.close()
             self._ledger = None

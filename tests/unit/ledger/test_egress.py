@@ -369,3 +369,29 @@ async def test_a_bad_record_is_refused_alone(db) -> None:
         assert (await led.verify()).count == 2  # a 300-character request id is stored too
     finally:
         await led.close()
+
+
+async def test_configured_retention_runs_while_the_gateway_serves(tmp_path) -> None:
+    """``ledger.retention_days`` is applied by a running gateway (at start, then hourly), not only by the CLI."""
+    from hybridgate import Gateway
+    from hybridgate.config import parse_config
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    now = time.time()
+    led = await open_ledger(url)
+    await asyncio.to_thread(led.core.write_batch, [rec(i, ts=now - 40 * 86400 + i) for i in range(4)]
+                            + [rec(i, ts=now - 60) for i in range(4, 6)])
+    await led.close()
+    gw = Gateway(parse_config({"state_dir": str(tmp_path), "ledger": {"url": url, "retention_days": 30},
+                               "data_control": {"pii": {"enabled": False}}}))
+    await gw.start()
+    try:
+        for _ in range(100):
+            res = await (await gw.ledger.get()).verify()
+            if res.count == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert res.ok and res.count == 2 and res.first_seq == 5
+    finally:
+        await gw.aclose()
+    assert gw.ledger._retention is None  # the loop was stopped with the gateway
