@@ -129,7 +129,8 @@ def test_blocked_variant_is_regenerated(served):
                 {"content": variants_json("Calm water, warm light")}])
     out = create(srv, {"task": "caption", "input": "Sunset at the lake", "n": 3}).json()
     assert [v["text"] for v in out["variants"]] == ["What a lovely evening", "Golden hour", "Calm water, warm light"]
-    assert out["moderation"] == {"route": "mod", "calls": 2, "checked": 4, "blocked": 1, "regenerated": 1}
+    assert out["moderation"] == {"route": "mod", "thresholds": "defaults", "calls": 2, "checked": 4, "blocked": 1,
+                                 "regenerated": 1, "reviewed": 0}
     regen = chat_requests(emu)[-1]["body"]["messages"][-1]["content"]
     assert "1 new, different variant" in regen and "harassment" in regen and "- What a lovely evening" in regen
 

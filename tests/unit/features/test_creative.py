@@ -9,7 +9,14 @@ from pydantic import ValidationError
 from hybridgate.emulators.script import Script, schema_instance
 from hybridgate.errors import ConfigError
 from hybridgate.evaluation.tasks.creative import CreativeTask, distinct_n
-from hybridgate.features.creative.generate import _Invalid, json_schema, make_plan, parse_answer, verdicts_of
+from hybridgate.features.creative.generate import (
+    _Invalid,
+    json_schema,
+    make_plan,
+    parse_answer,
+    verdicts_of,
+    verdicts_of_decisions,
+)
 from hybridgate.features.creative.schemas import CreateRequest, clean_hashtags, hashtag_problem, output_model
 from hybridgate.features.creative.streaming import split_sentence
 from hybridgate.features.creative.templates import BUILTIN_DIR, Templates
@@ -123,6 +130,22 @@ def test_verdicts_flagged_or_threshold():
     assert [v.blocked for v in verdicts_of(result, None)] == [False, True]
     assert verdicts_of(result, None)[1].categories == ("harassment",)
     assert [v.blocked for v in verdicts_of(result, 0.3)] == [True, True]
+
+
+def test_verdicts_from_moderation_decisions():
+    results = [{"decision": "allow", "categories": []},
+               {"decision": "review", "categories": ["harassment"]},
+               {"decision": "block", "categories": ["hate", "flagged"]},
+               {"decision": "block", "categories": ["flagged"]},
+               {"decision": "review", "categories": []}]
+    strict = verdicts_of_decisions(results, block_on_review=True)
+    assert [v.blocked for v in strict] == [False, True, True, True, True]
+    assert [v.reason() for v in strict[1:]] == [
+        "blocked by moderation (review: harassment)", "blocked by moderation (hate)",
+        "blocked by moderation (flagged)", "blocked by moderation (review: uncertain)"]
+    lenient = verdicts_of_decisions(results, block_on_review=False)
+    assert [v.blocked for v in lenient] == [False, False, True, True, False]
+    assert [v.decision for v in lenient] == ["allow", "review", "block", "block", "review"]
 
 
 def test_distinct_n():

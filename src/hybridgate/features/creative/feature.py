@@ -6,22 +6,34 @@ validated variants with the provider, the prompt template's version and usage; l
 use ``await gateway.features["creative"].create({...})``. Which chat models serve it: the
 request's ``model`` (a route name), else ``features.creative.route``, else the default
 ``capability: creative`` route, else (``use_chat_route``) the default chat route.
-Every variant passes output moderation before it is returned (see ``generate.py``). ``caption`` and
+Every variant passes output moderation before it is returned (see ``generate.py``). When the moderation
+feature is on (``features.moderation`` or any ``capability: moderation`` route), that check is the
+moderation feature's ``judge`` for the request's app: its thresholds (``features.moderation.apps.<app>``
+over ``defaults``), its ``allow|review|block`` decision, cascades and language escalation, on the app's
+moderation route, else ``features.creative.moderation_route``, else ``features.moderation.route``, else the
+default moderation route. ``block`` blocks the variant; so does ``review`` by default, because creative
+text is shown without a human in the loop — with ``block_on_review: false`` a ``review`` variant is
+returned marked ``"review": {"categories"}`` for the app to hold. A blocked variant is regenerated up to
+``regenerations`` times, then dropped with a reason. When the moderation feature is off, the raw
+moderation route decides as before (the provider's ``flagged``, or ``block_threshold`` on any score); in
+practice that means no moderation route, so the request answers 503 ``not_configured``. ``caption`` and
 ``alt_text`` take ``image_url`` parts (``schemas.py``): the route then needs a vision-capable provider,
 and the images take the gateway's image path like any chat request's. With a ``shadow`` on the route,
 shadow candidates are scored on format and length compliance (``shadow.py``).
 
 Result: ``{"id", "object": "creative.result", "task", "n", "variants": [{"index", "text" | "tags" (+ "removed"
-counts), "provider", "model"}], "dropped": [{"index", "reason"}], "provider", "model", "route",
-"policy_version", "template": {"name", "version", "sha256", "id"}, "language", "tone", "length": {"min",
+counts), "provider", "model"(, "review": {"categories"})}], "dropped": [{"index", "reason"}], "provider", "model",
+"route", "policy_version", "template": {"name", "version", "sha256", "id"}, "language", "tone", "length": {"min",
 "max", "unit"}, "usage": {"prompt_tokens", "completion_tokens", "total_tokens", "provider_calls"},
-"moderation": {"route", "calls", "checked", "blocked", "regenerated"}, "generation": {"calls", "repairs",
+"moderation": {"route", "thresholds" (the app's name or "defaults"; null from the raw route), "calls",
+"checked", "blocked", "regenerated", "reviewed"}, "generation": {"calls", "repairs",
 "rounds", "duplicates"(, "hashtags")(, "alt_text": {"openings_removed"})}}``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -34,12 +46,24 @@ from ...errors import ConfigError, ModelNotFound, NotConfigured, ProviderError, 
 from ...providers import Capability
 from ...routing import Route
 from ..base import Feature
-from .generate import Engine, ModerationFailed, Plan, Verdict, make_plan, moderation_error, verdicts_of
+from ..moderation.schemas import Item
+from .generate import (
+    Engine,
+    ModerationFailed,
+    Plan,
+    Verdict,
+    make_plan,
+    moderation_error,
+    verdicts_of,
+    verdicts_of_decisions,
+)
 from .schemas import TASKS, CreateRequest, input_texts
 from .shadow import compare_creative, shadow_sample
 from .templates import Templates
 
 __all__ = ["CreativeFeature", "CreativeOptions", "NOT_CONFIGURED"]
+
+log = logging.getLogger("hybridgate.creative")
 
 NOT_CONFIGURED = (
     "no chat model is configured for creative text. Set OPENAI_API_KEY, GEMINI_API_KEY or ANTHROPIC_API_KEY "
@@ -61,7 +85,10 @@ class CreativeOptions(BaseModel):
     regenerations: int = Field(2, ge=0, le=5, description="tries to replace a blocked variant before dropping it")
     moderation_route: str | None = Field(None, description="moderation route (default: the default one)")
     block_threshold: float | None = Field(None, gt=0, le=1,
-                                          description="block when any score reaches this (default: 'flagged')")
+                                          description="raw moderation route only (moderation feature off): block "
+                                                      "when any score reaches this (default: 'flagged')")
+    block_on_review: bool = Field(True, description="a variant the moderation feature sends to 'review' is "
+                                                    "blocked (regenerated, then dropped); false: returned, marked")
     stream_moderation: Literal["buffer", "sentence"] = "buffer"
     banned_hashtags: list[str] = Field(default_factory=list)
     templates_dir: str | None = Field(None, description="your own prompt templates (missing files: built-in)")
@@ -93,6 +120,9 @@ class CreativeFeature(Feature):
             name = getattr(self.options, key)
             if name is not None and name not in self.gateway.routes:
                 raise ConfigError(f"{self.gateway.config.source}: features.creative.{key}: unknown route {name!r}")
+        if self.options.block_threshold is not None and "moderation" in self.gateway.features:
+            log.warning("features.creative.block_threshold is ignored: the moderation feature judges creative "
+                        "output with features.moderation thresholds (defaults, apps)")
 
     # ------------------------------------------------------------------ library API
 
@@ -143,18 +173,21 @@ class CreativeFeature(Feature):
     def plan(self, req: CreateRequest) -> Plan:
         return make_plan(req, self.templates.get(req.task), self.banned, self.options.structured)
 
-    async def moderate(self, texts: list[str], ctx: RequestContext, counters: dict[str, Any] | None = None
-                       ) -> list[Verdict]:
-        """Output moderation through the gateway's moderation route (child context, feature ``creative``)."""
+    async def moderate(self, texts: list[str], ctx: RequestContext, counters: dict[str, Any] | None = None,
+                       language: str | None = None) -> list[Verdict]:
+        """Output moderation (child context, feature ``creative``): the moderation feature's ``judge`` for
+        ``ctx.app`` when that feature is on, else the raw moderation route (module docstring).
+        ``language`` (the request's) skips language detection."""
         mctx = RequestContext(request_id=ctx.request_id, app=ctx.app, feature="creative",
                               data_classes=ctx.data_classes, language=ctx.language, deadline=ctx.deadline)
-        body: dict[str, Any] = {"input": list(texts)}
-        if self.options.moderation_route:
-            body["model"] = self.options.moderation_route
         if counters is not None:
             counters["moderation_calls"] = counters.get("moderation_calls", 0) + 1
+        judge = self.gateway.features.get("moderation")
         try:
-            result = await self.gateway.moderate(body, mctx)
+            if judge is not None:
+                verdicts = await self._judged(judge, texts, mctx, counters, language)
+            else:
+                verdicts = verdicts_of(await self._raw(texts, mctx), self.options.block_threshold)
         except NotConfigured as exc:
             raise moderation_error(exc) from None
         except ProviderError as exc:
@@ -162,11 +195,30 @@ class CreativeFeature(Feature):
         finally:
             if counters is not None and mctx.route:
                 counters["route"] = mctx.route
-        verdicts = verdicts_of(result, self.options.block_threshold)
         if len(verdicts) != len(texts):
             raise ModerationFailed(ProviderError(f"moderation returned {len(verdicts)} results for {len(texts)} "
                                                  "texts", code="provider_bad_output"))
         return verdicts
+
+    async def _judged(self, judge: Any, texts: list[str], mctx: RequestContext, counters: dict[str, Any] | None,
+                      language: str | None) -> list[Verdict]:
+        """Through the moderation feature, with the app's thresholds (no permission check: this is the
+        gateway's own check of its output, not the app calling ``/v1/moderate``)."""
+        app = mctx.app or None
+        policy = judge.options.apps.get(app or "")
+        route = judge.resolve_route((policy.route if policy else None) or self.options.moderation_route,
+                                    app_name=app)
+        if counters is not None:
+            counters["thresholds"] = judge.thresholds_for(app).name
+        hint = language.split("-")[0].lower() if language else None
+        results = await judge.judge([Item((t,)) for t in texts], mctx, app_name=app, route=route, language=hint)
+        return verdicts_of_decisions(results, self.options.block_on_review)
+
+    async def _raw(self, texts: list[str], mctx: RequestContext) -> dict[str, Any]:
+        body: dict[str, Any] = {"input": list(texts)}
+        if self.options.moderation_route:
+            body["model"] = self.options.moderation_route
+        return await self.gateway.moderate(body, mctx)
 
     def _begin(self, req: CreateRequest, ctx: RequestContext | None, app: App | None) -> RequestContext:
         ctx = ctx or RequestContext()
@@ -198,7 +250,7 @@ class CreativeFeature(Feature):
         counters: dict[str, Any] = {}
 
         async def moderate(texts: list[str]) -> list[Verdict]:
-            return await self.moderate(texts, ctx, counters)
+            return await self.moderate(texts, ctx, counters, req.language)
 
         async def invoke(cand: Any, call_ctx: RequestContext) -> Any:
             if call_ctx.shadow:  # a mirrored call (own context): scored, never released
@@ -216,7 +268,8 @@ class CreativeFeature(Feature):
         result["dropped"] = [{"index": len(accepted) + i, **d} for i, d in enumerate(dropped)]
         result["generation"] = {"calls": stats.generation_calls, "repairs": stats.repairs, "rounds": stats.rounds,
                                 "duplicates": stats.duplicates}
-        result["moderation"].update(checked=stats.checked, blocked=stats.blocked, regenerated=stats.regenerated)
+        result["moderation"].update(checked=stats.checked, blocked=stats.blocked, regenerated=stats.regenerated,
+                                    reviewed=stats.reviewed)
         if req.task == "hashtags":
             result["generation"]["hashtags"] = {"raw": stats.hashtags_raw, "removed": stats.hashtags_removed}
         elif req.task == "alt_text":
@@ -245,9 +298,13 @@ class CreativeFeature(Feature):
             "length": {"min": plan.target.min, "max": plan.target.max, "unit": plan.target.unit},
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
                       "provider_calls": len(done)},
-            "moderation": {"route": counters.get("route") or self.options.moderation_route,
-                           "calls": counters.get("moderation_calls", 0)},
+            "moderation": self.moderation_info(counters),
         }
+
+    def moderation_info(self, counters: dict[str, Any]) -> dict[str, Any]:
+        """``{"route", "thresholds", "calls"}`` of a request's output moderation."""
+        return {"route": counters.get("route") or self.options.moderation_route,
+                "thresholds": counters.get("thresholds"), "calls": counters.get("moderation_calls", 0)}
 
     def stream(self, request: CreateRequest | dict[str, Any], ctx: RequestContext | None = None,
                app: App | None = None, route: Route | None = None) -> AsyncIterator[dict[str, Any]]:

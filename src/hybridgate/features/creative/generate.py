@@ -5,9 +5,12 @@ Everything for one request runs inside one ``invoke(candidate)`` of ``Gateway.fe
 the variants of a request come from one provider, and routing, fallback, data control, the
 egress ledger, budgets and usage apply to every chat call. A candidate whose answer is still
 invalid after the repair retry raises ``ProviderBadOutput`` (not retried on that candidate; the
-route falls back to its next candidate, if any). Output moderation runs through the gateway's
-moderation route with a child context (its own usage record, feature ``creative``); its failures
-never count against the chat candidate.
+route falls back to its next candidate, if any). Output moderation (``CreativeFeature.moderate``) runs
+with a child context (its own usage record, feature ``creative``): through the moderation feature's
+``judge`` when that feature is on, else the raw moderation route; its failures never count against the
+chat candidate. A ``Verdict`` says whether a variant is blocked; a variant the moderation feature sends
+to ``review`` is blocked too unless ``features.creative.block_on_review`` is false, in which case it is
+returned marked ``"review": {"categories": [...]}``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from .schemas import (
 )
 from .templates import PromptTemplate
 
-__all__ = ["Engine", "ModerationFailed", "Plan", "RunStats", "length_target", "make_plan", "parse_answer"]
+__all__ = ["Engine", "ModerationFailed", "Plan", "RunStats", "Verdict", "length_target", "make_plan", "parse_answer",
+           "verdicts_of", "verdicts_of_decisions"]
 
 TONES = {
     "friendly": "friendly: warm, upbeat and approachable",
@@ -94,6 +98,7 @@ class RunStats:
     blocked: int = 0
     duplicates: int = 0
     regenerated: int = 0
+    reviewed: int = 0  # variants returned although moderation said 'review' (block_on_review: false)
     hashtags_raw: int = 0
     hashtags_removed: dict[str, int] = field(default_factory=lambda: {"invalid": 0, "duplicate": 0, "banned": 0})
     alt_text_openings: int = 0  # "Image of ..." openings removed from alt texts
@@ -249,6 +254,17 @@ def _key(v: dict[str, Any]) -> str:
 class Verdict:
     blocked: bool
     categories: tuple[str, ...] = ()
+    decision: str = ""  # the moderation feature's allow | review | block ("" from the raw route)
+
+    def causes(self) -> str:
+        """What blocked it: the categories (``review: ...`` when the decision was review)."""
+        if self.decision == "review":
+            return "review: " + (", ".join(self.categories) or "uncertain")
+        return ", ".join(self.categories) or "flagged"
+
+    def reason(self) -> str:
+        """Why a blocked variant was not returned (the drop reason and the regeneration prompt's)."""
+        return f"blocked by moderation ({self.causes()})"
 
 
 class Engine:
@@ -347,9 +363,12 @@ class Engine:
                 stats.checked += 1
                 if verdict.blocked:
                     stats.blocked += 1
-                    failures.append("blocked by moderation (" + (", ".join(verdict.categories) or "flagged") + ")")
+                    failures.append(verdict.reason())
                     rejected.append(variant_text(v)[:200])
                 else:
+                    if verdict.decision == "review":  # block_on_review: false — returned, marked
+                        stats.reviewed += 1
+                        v["review"] = {"categories": list(verdict.categories)}
                     v["provider"], v["model"] = cand.provider.name, cand.model
                     accepted.append(v)
             failures += ["the provider returned fewer variants than asked"] * (k - len(got))
@@ -373,6 +392,19 @@ def verdicts_of(result: dict[str, Any], threshold: float | None) -> list[Verdict
             cats = tuple(sorted(k for k, v in scores.items() if float(v) >= threshold))
             flagged = float(r.get("flagged_score", 0.0)) >= threshold
             out.append(Verdict(bool(cats) or flagged, cats))
+    return out
+
+
+def verdicts_of_decisions(results: list[dict[str, Any]], block_on_review: bool) -> list[Verdict]:
+    """Verdicts from the moderation feature's ``judge`` results: ``block`` blocks; ``review`` blocks when
+    ``block_on_review`` (creative text reaches users with no human in the loop), else passes marked."""
+    out = []
+    for r in results:
+        decision = str(r.get("decision") or "allow")
+        blocked = decision == "block" or (decision == "review" and block_on_review)
+        cats = tuple(r.get("categories") or ())
+        named = tuple(c for c in cats if c != "flagged")  # 'flagged' (the overall score) only when alone
+        out.append(Verdict(blocked, named or cats, decision))
     return out
 
 

@@ -166,13 +166,13 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
             buffer += item
             while (cut := split_sentence(buffer)) is not None:
                 piece, buffer = buffer[:cut], buffer[cut:]
-                event = await _release(feature, ctx, released, piece, counters)
+                event = await _release(feature, ctx, released, piece, counters, req.language)
                 yield event
                 if "error" in event:
                     return
                 released += piece
         if buffer:
-            event = await _release(feature, ctx, released, buffer, counters)
+            event = await _release(feature, ctx, released, buffer, counters, req.language)
             yield event
             if "error" in event:
                 return
@@ -189,8 +189,7 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
                "chars": len(released.strip()),
                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                          "total_tokens": prompt + completion, "provider_calls": len(done)},
-               "moderation": {"route": counters.get("route") or feature.options.moderation_route,
-                              "calls": counters.get("moderation_calls", 0)},
+               "moderation": feature.moderation_info(counters),
                "stream_moderation": "sentence"}
     finally:
         if not task.done():
@@ -198,16 +197,17 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def _release(feature: Any, ctx: RequestContext, released: str, piece: str,
-                   counters: dict[str, Any]) -> dict[str, Any]:
-    """A delta event for ``piece`` if the text so far plus ``piece`` passes moderation, else an error event."""
+async def _release(feature: Any, ctx: RequestContext, released: str, piece: str, counters: dict[str, Any],
+                   language: str | None = None) -> dict[str, Any]:
+    """A delta event for ``piece`` if the text so far plus ``piece`` passes moderation, else an error event
+    (a ``review`` decision withholds it too unless ``block_on_review`` is false)."""
     if piece.strip():
         try:
-            verdict = (await feature.moderate([released + piece], ctx, counters))[0]
+            verdict = (await feature.moderate([released + piece], ctx, counters, language))[0]
         except ModerationFailed as exc:
             raise _unwrap(exc) from None
         if verdict.blocked:
-            cats = ", ".join(verdict.categories) or "flagged"
-            return _blocked(ctx, f"the rest of the text was withheld: it did not pass moderation ({cats}); "
+            return _blocked(ctx, f"the rest of the text was withheld: it did not pass moderation "
+                                 f"({verdict.causes()}); "
                                  f"{len(released)} characters had been released")
     return {"type": "delta", "text": piece}
