@@ -158,6 +158,28 @@ def test_vision_less_provider_is_skipped_or_refused(tmp_path, emulator, gateway_
     assert e.value.body["code"] == "unsupported_capability" and "vision" in e.value.body["message"]
 
 
+def test_in_house_server_is_not_handed_image_urls_unless_allowed(tmp_path, emulator, gateway_server):
+    """A self-hosted vision server would fetch an https image URL from inside the network: by default it
+    gets only data: URLs (a URL request is refused before anything is sent); `pass_image_urls: true` allows it."""
+    llama = emulator("openai")
+    cfg = {"state_dir": str(tmp_path), "apps": {"test": {"key": APP_KEY}},
+           "providers": {"llama": {"type": "openai_compatible", "base_url": llama.url, "in_house": True,
+                                   "api_key": "local", "options": {"vision": True}},
+                         "trusting": {"type": "openai_compatible", "base_url": llama.url, "in_house": True,
+                                      "api_key": "local", "options": {"vision": True, "pass_image_urls": True}}},
+           "routes": {"chat": {"capability": "chat", "targets": ["llama:llama-vision"]},
+                      "trusting": {"capability": "chat", "targets": ["trusting:llama-vision"]}}}
+    c = client(gateway_server(cfg))
+    url = "https://intranet.example/secret.png"
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model="chat", messages=photo_message(url))
+    assert e.value.body["code"] == "image_not_accepted" and "data: URL" in e.value.body["message"]
+    assert llama.emulator.count == 0
+    c.chat.completions.create(model="chat", messages=photo_message(data_url(gps_jpeg())))  # data: URLs go in
+    c.chat.completions.create(model="trusting", messages=photo_message(url))
+    assert llama.emulator.count == 2 and url in llama.requests[-1]["raw"]
+
+
 class _FakeTextModerator:
     threshold = 0.5
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigError
-from ._images import ImageNotAccepted, image_parts
+from ._images import ImageNotAccepted, image_parts, part_url
 from .base import Capability
 from .openai import OpenAIProvider
 
@@ -26,6 +26,9 @@ class _Options(BaseModel):
     # images per request the served model takes (e.g. what vLLM's --limit-mm-per-prompt allows);
     # None: no check here, the server decides
     max_images: int | None = None
+    # whether image URLs (http/https) may be handed to the server, which then fetches them itself from inside
+    # the network; off: such requests are refused here (send data: URLs), so the gateway is no fetch proxy
+    pass_image_urls: bool = False
     # whether the server takes stream_options.include_usage (vLLM, llama.cpp server and Ollama do); false:
     # the option is not sent, and this provider's streams count no tokens for budgets and cost
     stream_usage: bool = True
@@ -51,9 +54,14 @@ class OpenAICompatibleProvider(OpenAIProvider):
         self.stream_usage = self.options.stream_usage
 
     def _check_images(self, method: str, body: dict[str, Any]) -> None:
-        n = sum(1 for _ in image_parts(method, body))
+        parts = [part for _, part in image_parts(method, body)]
+        n = len(parts)
         if n and not self.options.vision:
             raise self._unsupported("image input (set options.vision: true if the served model has vision)")
+        if not self.options.pass_image_urls and any(not part_url(p).startswith("data:") for p in parts):
+            raise ImageNotAccepted(f"{self.name} is not given image URLs (the server would fetch them from inside "
+                                   "the network): send the image as a data: URL, or set options.pass_image_urls: "
+                                   "true", provider=self.name)
         if self.options.max_images is not None and n > self.options.max_images:
             raise ImageNotAccepted(f"{self.name} takes at most {self.options.max_images} image(s) per request "
                                    f"(options.max_images); got {n}", provider=self.name)
