@@ -45,6 +45,9 @@ def register(app: typer.Typer) -> None:
             "--hypotheses", help="translation: score this file (one line per data line) instead of a provider")] = None,
         limit: Annotated[Optional[int], typer.Option(help="only the first N items")] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+        judge: Annotated[Optional[str], typer.Option(
+            "--judge", help="creative: an LLM judge PROVIDER[:MODEL] scoring each answer with the written rubric "
+            "(default: $HYBRIDGATE_CREATIVE_JUDGE, else none)")] = None,
     ) -> None:
         """Measure providers on the same data: quality, latency, cost, errors, egress."""
         from .cli import _fail, _load
@@ -58,7 +61,9 @@ def register(app: typer.Typer) -> None:
         async def main() -> dict:
             gw = Gateway(cfg)
             try:
-                task = get_task(feature)
+                if judge and feature != "creative":
+                    raise typer.BadParameter("--judge applies to the creative eval only", param_hint="--judge")
+                task = get_task(feature, **({"judge": judge} if judge else {}))
                 targets = [EvalTarget(p, provider=p) for p in provider or []]
                 targets += [EvalTarget(h.name, hypotheses=h) for h in hypotheses or []]
                 result, raw = await run_eval(gw, task, data, targets or None, limit=limit, quiet=quiet)

@@ -348,3 +348,25 @@ def test_stream_cut_after_released_text_ends_with_an_error_not_a_normal_end(tmp_
     assert r.status_code == 200 and events[0] == {"type": "delta", "text": "One calm sentence here. "}
     assert "error" in events[-1] and "[DONE]" not in events and "at last" not in r.text
     assert len(chat_requests(emu)) == calls + 1  # text was out: no retry or fallback may restart it
+
+
+def test_eval_cli_judge_option(tmp_path, emulator):
+    """`hybridgate eval creative --judge PROVIDER` turns the rubric judge on from the command line."""
+    from typer.testing import CliRunner
+
+    from hybridgate.cli import app
+
+    emu = emulator("openai")
+    emu.script([{"match": "strict reviewer", "times": None,
+                 "content": '{"scores": [{"index": 0, "score": 5, "reason": "ok"}]}'}, SCHEMA_RULE])
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps(make_config(tmp_path, emu)))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"task": "caption", "input": "A red kite over the beach", "n": 1}\n')
+    args = ["eval", "creative", "--data", str(data), "--provider", "openai", "--config", str(cfg), "--json", "-q"]
+    res = CliRunner().invoke(app, [*args, "--judge", "openai"])
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.output.strip().splitlines()[-1])["providers"]["openai"]["metrics"]
+    assert m["judge_score"] == 5.0 and m["judge_coverage"] == 1.0
+    bad = CliRunner().invoke(app, ["eval", "pii", "--data", str(data), "--judge", "openai", "--config", str(cfg)])
+    assert bad.exit_code != 0 and "--judge" in bad.output
