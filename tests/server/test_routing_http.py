@@ -50,3 +50,5 @@ def test_vendor_invalid_request_is_a_typed_400_after_one_call(emulator, gateway_
     err = r.json()["error"]
     assert err["code"] == "provider_invalid_request" and err["request_id"] == r.headers["x-request-id"]
     assert bad.emulator.count == 1 and backup.emulator.count == 0
+    # an error answer names its route, policy version and the provider that failed, like a success does
+    assert r.headers["x-hybridgate-route"].startswith("chat@") and r.headers["x-hybridgate-provider"] == "openai"

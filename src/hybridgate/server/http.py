@@ -92,10 +92,21 @@ def endpoint(fn: Handler) -> Handler:
             return await fn(request)
         except HybridgateError as exc:
             request.scope["hybridgate.error"] = exc.code
-            return error_response(exc, request_context(request).request_id)
+            return _with_routing(request, error_response(exc, request_context(request).request_id))
         except Exception as exc:
             request.scope["hybridgate.error"] = "internal_error"
             log.exception("unhandled error in %s", request.url.path)
-            return error_response(exc, request_context(request).request_id)
+            return _with_routing(request, error_response(exc, request_context(request).request_id))
 
     return wrapper
+
+
+def _with_routing(request: Request, response: Response) -> Response:
+    """An error answer says which route (and policy version) and provider it came from, once they are known."""
+    ctx = request_context(request)
+    if ctx.route:
+        gw = getattr(request.app.state, "gateway", None)
+        response.headers["x-hybridgate-route"] = f"{ctx.route}@{gw.policy_version}" if gw else ctx.route
+    if ctx.attempts:
+        response.headers["x-hybridgate-provider"] = ctx.attempts[-1].provider
+    return response
