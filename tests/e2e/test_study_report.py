@@ -136,6 +136,33 @@ def test_report_json_recommends_per_feature(study_dir: Path) -> None:
     assert rep["shadow"][0]["provider"] == "openai"
 
 
+def test_example_shadow_run_feeds_the_report(tmp_path: Path) -> None:
+    """examples/study/shadow_run.py (run.sh's shadow step): live requests through a served gateway, every one
+    mirrored to a partner emulator; the GET /v1/shadow file it writes becomes the report's shadow section."""
+    shutil.copy(EXAMPLE / "out" / "study.json", tmp_path / "study.json")
+    proc = subprocess.run([sys.executable, str(EXAMPLE / "shadow_run.py"), "--items", "4",
+                           "--out", str(tmp_path / "shadow.json")], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads((tmp_path / "shadow.json").read_text())
+    rows = {(r["route"], r["provider"]): r for r in saved["data"]}
+    assert set(rows) == {("moderation", "openai"), ("translation", "gemini")}
+    for row in rows.values():  # every request mirrored and scored; nothing failed, dropped or withheld
+        assert (row["calls"], row["errors"], row["dropped"], row["skipped_by_policy"]) == (4, 0, 0, 0), row
+    assert 0 <= rows[("moderation", "openai")]["agreement"]["decision_agreement"] <= 1
+    assert 0 < rows[("translation", "gemini")]["agreement"]["chrf"] < 100  # two different echoing emulators
+    _cli("report", str(tmp_path), "--out", str(tmp_path / "report.html"), "--shadow", str(tmp_path / "shadow.json"))
+    assert json.loads((tmp_path / "report.json").read_text())["shadow"] == saved["data"]
+    html = (tmp_path / "report.html").read_text()
+    assert 'id="shadow"' in html and "<td>translation</td><td>gemini</td>" in html
+
+
+def test_committed_example_report_shows_its_shadow_run() -> None:
+    rep = json.loads((EXAMPLE / "out" / "report.json").read_text())
+    assert rep["shadow"] == json.loads((EXAMPLE / "out" / "shadow.json").read_text())["data"]
+    assert 'id="shadow"' in (EXAMPLE / "out" / "report.html").read_text()
+
+
 # ---------------------------------------------------------------------------------------- browser
 
 
