@@ -6,7 +6,9 @@ reports, before and after: success rate, latency p50/p95, cost per 1,000 request
 left for partners, and (when the data is an eval set of a feature) that feature's quality metrics.
 
 Data: a JSONL of chat requests (OpenAI bodies with ``messages``; ``model`` optional, ``--route``
-otherwise), or an eval data set of a feature (``--feature moderation|translation|...``).
+otherwise), an eval data set of a feature (``--feature moderation|translation|...``), or — with
+``data=None`` — the chat traffic recorded on the egress ledger (``ledger.store_raw: true``; see
+evaluation/recorded.py), replayed on the routes it was served on.
 """
 
 from __future__ import annotations
@@ -61,14 +63,15 @@ def _chat_check(obj: dict[str, Any]) -> str | None:
     return None if isinstance(obj.get("messages"), list) and obj["messages"] else "expected a chat request with 'messages'"
 
 
-async def _replay_chat(gw: Gateway, bodies: list[dict[str, Any]], route: str | None) -> dict[str, Any]:
+async def _replay_chat(gw: Gateway, bodies: list[dict[str, Any]], route: str | None,
+                       classes: list[frozenset[str]] | None = None) -> dict[str, Any]:
     ok, lat, cost, egress, errors = 0, [], 0.0, 0, {}
     sem = asyncio.Semaphore(4)
 
-    async def one(body: dict[str, Any]) -> None:
+    async def one(i: int, body: dict[str, Any]) -> None:
         nonlocal ok, cost, egress
         async with sem:
-            ctx = RequestContext(app="drill")
+            ctx = RequestContext(app="drill", data_classes=classes[i] if classes else frozenset())
             t0 = time.perf_counter()
             try:
                 await gw.chat({**body, "model": route or body.get("model")}, ctx)
@@ -81,7 +84,7 @@ async def _replay_chat(gw: Gateway, bodies: list[dict[str, Any]], route: str | N
                     cost += gw.accountant.cost(a)
                     egress += 0 if a.in_house else 1
 
-    await asyncio.gather(*(one(b) for b in bodies))
+    await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
     n = len(bodies)
     return {"n": n, "success_rate": ok / n if n else None, "latency_ms": latency_summary(lat),
             "cost_usd_per_1k": cost / n * 1000 if n else None, "egress_requests": egress, "errors": errors}
@@ -98,18 +101,34 @@ async def _replay_feature(gw: Gateway, feature: str, data: Path, limit: int | No
             "errors": r["errors"], "metrics": r["metrics"]}
 
 
-async def drill(config: Config, vendor: str, data: Path, *, feature: str | None = None, route: str | None = None,
-                limit: int | None = None) -> dict[str, Any]:
+async def drill(config: Config, vendor: str, data: Path | None, *, feature: str | None = None,
+                route: str | None = None, limit: int | None = None, since: float | None = None) -> dict[str, Any]:
+    """Replay ``data`` (or, when it is ``None``, the recorded chat traffic ``since`` a Unix time) twice."""
     after_cfg, removed = without_vendor(config, vendor)
-    results = {}
+    recorded = None
+    if data is None:
+        if feature:
+            raise InvalidRequest("--feature needs --data: recorded traffic is chat requests")
+        from .recorded import recorded_requests
+
+        recorded = await asyncio.to_thread(recorded_requests, config, since=since, limit=limit, route=route)
+        if not recorded.bodies:
+            raise InvalidRequest(f"none of the {recorded.requests} recorded chat request(s) can be replayed: "
+                                 f"skipped {dict(recorded.skipped)}")
+    results: dict[str, Any] = {}
     for label, cfg in (("before", config), ("after", after_cfg)):
         gw = Gateway(cfg)
         try:
             await gw.start()
-            if feature:
+            if recorded is not None:
+                results[label] = await _replay_chat(gw, recorded.bodies, None, recorded.classes)
+            elif feature:
                 results[label] = await _replay_feature(gw, feature, data, limit)
             else:
                 results[label] = await _replay_chat(gw, read_jsonl(data, _chat_check, limit), route)
         finally:
             await gw.aclose()
-    return {"vendor": vendor, "removed_providers": removed, "feature": feature or "chat", **results}
+    out = {"vendor": vendor, "removed_providers": removed, "feature": feature or "chat", **results}
+    if recorded is not None:
+        out["recorded"] = recorded.summary()
+    return out
