@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..auth import App
@@ -66,12 +66,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(f"request body of {int(length)} bytes is over the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    receive = request.receive  # straight from the server: no async generator per request
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect: the client left mid-body
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._body = body  # what Starlette's request.body() returns later, if anyone asks
+    return body
 
 
 def authenticate(request: Request) -> App:

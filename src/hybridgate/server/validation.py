@@ -54,12 +54,12 @@ class ModerationsRequest(_Open):
 def parse_body(raw: bytes, schema: type[BaseModel] | None = None) -> dict[str, Any]:
     """Bytes -> dict, raising InvalidJSON (400) or ValidationFailed (422) with a precise message."""
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidJSON(f"request body is not valid UTF-8 (byte {exc.start})", code="invalid_utf8") from None
-    try:
-        data = orjson.loads(raw)
+        data = orjson.loads(raw)  # orjson checks UTF-8 itself; the decode below only names the bad byte
     except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise InvalidJSON(f"request body is not valid UTF-8 (byte {bad.start})", code="invalid_utf8") from None
         raise InvalidJSON(f"request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValidationFailed(f"request body must be a JSON object, got {type(data).__name__}")
