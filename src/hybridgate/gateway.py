@@ -116,6 +116,12 @@ class Gateway:
         """Load what the request path must not wait for (the PII detector when partners exist, features)."""
         for feature in self.features.values():
             await feature.start()
+        # open the stores before the first request (not lazily by a burst of concurrent first requests, which
+        # would create the ledger and usage schemas, often in one SQLite file, at the same moment)
+        if self.accountant.usage is not None:
+            await self.accountant.usage.get()
+        if any(not p.in_house for p in self.providers.values()):
+            await self.ledger.get()
         if self.config.ledger.retention_days is not None:
             self.ledger.start_retention(self.config.ledger.retention_days)
         if self.config.data_control.pii.enabled and any(not p.in_house for p in self.providers.values()):
