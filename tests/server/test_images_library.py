@@ -42,6 +42,8 @@ def wire_image(vendor: str, body: dict) -> tuple[str, bytes]:
 
 
 def gateway(cfg: dict, pii_detector) -> Gateway:
+    # a generous PII time budget: a loaded machine must not fail these requests closed (not what is tested here)
+    cfg.setdefault("data_control", {}).setdefault("pii", {}).setdefault("timeout_ms", 5000)
     return Gateway(parse_config(cfg, source="<test>"), detector_factory=lambda: pii_detector)
 
 
