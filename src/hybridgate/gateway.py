@@ -37,7 +37,6 @@ from .providers import Provider, build_provider
 from .config import RouteConfig
 from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, stream_route
 from .routing.policy import Candidate
-from .routing.cost import CostModel
 from .routing.streams import without_usage
 from .routing.shadow import ShadowRunner
 
@@ -80,10 +79,10 @@ class Gateway:
         self.ledger = LedgerHandle(ledger_url(config), store_raw=config.ledger.store_raw)
         self.data_policy = DataPolicy(config.data_control, detector_factory)
         self.providers: dict[str, Provider] = {}
-        prices = CostModel(config.prices)
 
         def egress_cost(p: Any, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-            return prices.cost(p.name, model, prompt_tokens, completion_tokens, vendor=p.vendor)
+            # the accountant's price table (built below; only called once requests flow)
+            return self.accountant.costs.cost(p.name, model, prompt_tokens, completion_tokens, vendor=p.vendor)
 
         for name, pc in config.providers.items():
             provider: Provider = build_provider(name, pc)

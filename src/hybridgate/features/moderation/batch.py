@@ -25,7 +25,7 @@ from ...context import RequestContext
 from ...errors import HybridgateError, InvalidRequest
 from .schemas import Item
 
-__all__ = ["BatchStats", "finished_keys", "read_rows", "run_batch"]
+__all__ = ["BatchStats", "finished_keys", "pending_rows", "read_rows", "run_batch"]
 
 
 @dataclass(slots=True)
@@ -117,13 +117,10 @@ async def _item(row: dict[str, Any], base: Path, text_field: str, image_field: s
     return Item((text,) if text else (), (await image_data_url(path, images),), parts=True)
 
 
-async def run_batch(feature: Any, source: Path, out: Path, *, route: Any = None, app_name: str | None = None,
-                    batch_size: int = 64, concurrency: int = 2, limit: int | None = None, quiet: bool = False,
-                    id_field: str = "id", text_field: str = "text", image_field: str = "image") -> BatchStats:
-    """Moderate every row of ``source`` not yet in ``out``; at most ``limit`` rows this run."""
-    from tqdm import tqdm
-
-    stats = BatchStats()
+def pending_rows(source: Path, out: Path, stats: Any, *, id_field: str = "id",
+                 limit: int | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """``(key, row)`` of the rows of ``source`` still to do: not already in ``out``, first occurrence of a
+    key only, at most ``limit``. Counts ``rows``, ``duplicates`` and ``skipped`` on ``stats``."""
     done = finished_keys(out)
     pending: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
@@ -137,6 +134,17 @@ async def run_batch(feature: Any, source: Path, out: Path, *, route: Any = None,
             stats.skipped += 1
         elif limit is None or len(pending) < limit:
             pending.append((key, row))
+    return pending
+
+
+async def run_batch(feature: Any, source: Path, out: Path, *, route: Any = None, app_name: str | None = None,
+                    batch_size: int = 64, concurrency: int = 2, limit: int | None = None, quiet: bool = False,
+                    id_field: str = "id", text_field: str = "text", image_field: str = "image") -> BatchStats:
+    """Moderate every row of ``source`` not yet in ``out``; at most ``limit`` rows this run."""
+    from tqdm import tqdm
+
+    stats = BatchStats()
+    pending = pending_rows(source, out, stats, id_field=id_field, limit=limit)
     errors_path = out.with_name(out.name + ".errors.jsonl")
     route = route or feature.resolve_route(None, app_name=app_name)
     base = source.resolve().parent

@@ -22,7 +22,7 @@ import orjson
 
 from ...context import RequestContext
 from ...errors import HybridgateError, InvalidRequest
-from ..moderation.batch import finished_keys, read_rows
+from ..moderation.batch import pending_rows
 
 __all__ = ["BatchStats", "run_batch"]
 
@@ -68,19 +68,7 @@ async def run_batch(feature: Any, source: Path, out: Path, *, target: str, sourc
     from tqdm import tqdm
 
     stats = BatchStats()
-    done = finished_keys(out)
-    pending: list[tuple[str, dict[str, Any]]] = []
-    seen: set[str] = set()
-    for key, row in read_rows(source, id_field):
-        stats.rows += 1
-        if key in seen:
-            stats.duplicates += 1
-            continue
-        seen.add(key)
-        if key in done:
-            stats.skipped += 1
-        elif limit is None or len(pending) < limit:
-            pending.append((key, row))
+    pending = pending_rows(source, out, stats, id_field=id_field, limit=limit)
     errors_path = out.with_name(out.name + ".errors.jsonl")
     route = route or feature.resolve_route(None)
     size = max(1, min(batch_size, feature.options.max_batch))
