@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hybridgate.models.moderation import CATEGORIES, ModerationModel, weights_dir
+from hybridgate.models.moderation.model import STACK_INPUTS
 from hybridgate.models.moderation.features import normalize
 from hybridgate.models.moderation.model import chunk_text
 
@@ -69,12 +70,23 @@ def test_hate_head_separates_slur_from_insult(model: ModerationModel) -> None:
 def test_group_plus_dehumanisation_raises_hate(model: ModerationModel) -> None:
     attack, praise = model.score(["Muslims are vermin and should be wiped out", "I love my Muslim neighbours"])
     assert attack["hate"] > 0.5 > praise["hate"]
-    assert attack["flagged"] >= attack["hate"]
+    assert attack["flagged"] > 0.5 > praise["flagged"]  # the combiner carries a clear hate score into flagged
+
+
+def test_semantic_heads_generalise_beyond_the_word_lists(model: ModerationModel) -> None:
+    # none of these phrasings is in the cue lists or the seed templates; the static MiniLM heads carry them
+    rows = model.score(["Nobody would notice if I swallowed every pill in the cabinet tonight",
+                        "I'm going to cave his skull in with a hammer when he gets home",
+                        "Our book club is reading a novel about two sisters in Lisbon"])
+    harm, threat, book = rows
+    assert harm["self-harm"] > 3 * book["self-harm"] and harm["self-harm"] > threat["self-harm"]
+    assert threat["violence"] > 3 * book["violence"] and threat["violence"] > harm["violence"]
+    assert book["flagged"] < min(harm["flagged"], threat["flagged"])
 
 
 def test_self_harm_cue_reaches_flagged(model: ModerationModel) -> None:
     (row,) = model.score(["I just want to kill myself tonight"])
-    assert row["self-harm"] >= 0.5 and row["flagged"] >= row["self-harm"]
+    assert row["self-harm"] >= 0.5 and row["flagged"] >= 0.5
 
 
 def test_deterministic_and_batch_independent(model: ModerationModel) -> None:
@@ -136,10 +148,22 @@ def test_training_is_reproducible_on_a_subsample(tmp_path: Path) -> None:
     from hybridgate.models.moderation.train import train
 
     words = ["fuck", "bitch", "shit", "arschloch", "fotze", "caralho", "porra", "idiot*", "hure"]
-    metas = [train(tmp_path / f"run{i}", SHARED, seed=0, limit=150, lexicon_words=words) for i in range(2)]
+    # a tiny stand-in for the distilled MiniLM table (the real one takes ~80 s to distil)
+    vocab = ["shut", "the", "fuck", "up", "stupid", "bitch", "see", "you", "on", "sunday", "##s", "!"]
+    table = np.random.default_rng(0).standard_normal((len(vocab), 8)).astype(np.float32)
+    metas = [train(tmp_path / f"run{i}", SHARED, seed=0, limit=150, lexicon_words=words, static=(vocab, table))
+             for i in range(2)]
     assert metas[0]["sha256"] == metas[1]["sha256"]
-    for name in ("heads.npz", "vocab.json", "meta.json"):
+    assert metas[0]["semantic"]["heads"] == ["hate", "harassment", "sexual", "self-harm", "violence"]
+    for name in ("heads.npz", "vocab.json", "meta.json", "static.npz", "static_vocab.json"):
         assert (tmp_path / "run0" / name).read_bytes() == (tmp_path / "run1" / name).read_bytes()
+    # the flagged combiner was fitted on out-of-sample scores and is used; its inputs are the model's parts
+    assert metas[0]["flagged_stack"]["inputs"] == list(STACK_INPUTS)
     small = ModerationModel.load(tmp_path / "run0")
-    tox, ben = small.score_array(["shut the fuck up you stupid bitch", "see you on sunday"])
-    assert tox[CATEGORIES.index("flagged")] > ben[CATEGORIES.index("flagged")]
+    texts = ["shut the fuck up you stupid bitch", "see you on sunday"]
+    parts = small.stack_inputs(texts)
+    assert parts[0, STACK_INPUTS.index("flagged_head")] > parts[1, STACK_INPUTS.index("flagged_head")]
+    stack = metas[0]["flagged_stack"]
+    z = sum(w * np.log(np.clip(parts[:, j], 1e-4, 1 - 1e-4) / (1 - np.clip(parts[:, j], 1e-4, 1 - 1e-4)))
+            for j, w in enumerate(stack["coef"])) + stack["intercept"]
+    np.testing.assert_allclose(small.score_array(texts)[:, CATEGORIES.index("flagged")], 1 / (1 + np.exp(-z)))

@@ -142,7 +142,7 @@ CUES: Mapping[str, tuple[str, ...]] = MappingProxyType({
         "matar", "mata*", "morte aos", "assassin*", "estupr*", "espancar", "tiro na cara", "enforcar",
     ),
     # protected groups (identity terms) and dehumanising / derogatory predicates: their co-occurrence is the
-    # hate cue of the hate score (model._combine); on its own neither list says anything
+    # hate cue of the hate score (model._category_parts); on its own neither list says anything
     "identity": (
         "muslim*", "islam*", "jew", "jews", "jewish", "blacks", "black people", "black folks", "immigrant*",
         "migrant*", "refugee*", "gays", "gay people", "gay men", "lesbian*", "trans people", "transgender*",

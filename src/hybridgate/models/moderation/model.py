@@ -1,9 +1,11 @@
 """Inference of the in-house moderation model from the committed weights (no pickle, no torch).
 
 Pipeline per text: ``normalize`` (obfuscation undone) -> sparse TF-IDF of char 2-5-grams and word 1-2-grams
-plus two multilingual profanity-lexicon features -> one logistic head per trained category. Categories the
-training data does not label are *derived* and listed in ``derived_categories``; only ``covered_categories``
-were trained and measured (MODEL_CARD.md beside the weights has the numbers and the known gaps).
+plus two multilingual profanity-lexicon features -> one logistic head per trained category; in parallel a
+static MiniLM embedding (``static.py``) -> semantic heads trained on hand-written seed examples (``seed.py``).
+Categories the training data does not label are *derived* and listed in ``derived_categories``; only
+``covered_categories`` were trained on real labels (MODEL_CARD.md beside the weights has the numbers and the
+known gaps).
 
 Long texts are scored in chunks of at most ``chunk_chars`` characters; a category's score is its maximum over
 the chunks, so a harmful passage is not diluted by a long harmless document.
@@ -22,6 +24,7 @@ import numpy as np
 
 from .features import NgramFeatures, normalize
 from .lexicon import LEXICON_LIST, cue_hits, cue_patterns, lexicon_features
+from .static import StaticEmbedder, english_share
 
 __all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "ModerationModel", "weights_dir", "chunk_text"]
 
@@ -36,8 +39,10 @@ OPENAI_CATEGORIES: tuple[str, ...] = (
     "violence/graphic",
 )
 CATEGORIES: tuple[str, ...] = OPENAI_CATEGORIES + ("flagged",)
+# what the ``flagged`` combiner reads: the offensive-language head and the categories with semantic heads
+STACK_INPUTS: tuple[str, ...] = ("flagged_head", "hate", "harassment", "sexual", "self-harm", "violence")
 
-WEIGHT_FILES = ("heads.npz", "vocab.json")
+WEIGHT_FILES = ("heads.npz", "vocab.json", "static.npz", "static_vocab.json")
 
 
 def weights_dir() -> Path:
@@ -113,7 +118,7 @@ class ModerationModel:
 
     @property
     def thresholds(self) -> dict[str, float]:
-        """Suggested per-category thresholds (F1-optimal on held-out data for covered categories)."""
+        """Suggested thresholds of the n-gram heads alone (F1-optimal on the held-out 20 %)."""
         return dict(self.meta.get("thresholds", {}))
 
     # ---- loading ------------------------------------------------------------------------------------------
@@ -139,6 +144,16 @@ class ModerationModel:
         features = NgramFeatures(vocab["char"], arrays["char_idf"], vocab["word"], arrays["word_idf"])
         coef = arrays["coef"].astype(np.float32)
         n_ngram = features.dim
+        if meta.get("format") != 2:
+            raise ValueError(f"{path}: weights of format {meta.get('format')}; retrain (hybridgate train moderation)")
+        with np.load(path / "static.npz", allow_pickle=False) as z:
+            table, scale = z["table"], z["scale"]
+        static_vocab = json.loads((path / "static_vocab.json").read_text(encoding="utf-8"))
+        semantic = {"embedder": StaticEmbedder(static_vocab, table, scale),
+                    "coef": np.ascontiguousarray(arrays["sem_coef"].astype(np.float64).T),
+                    "intercept": arrays["sem_intercept"].astype(np.float64),
+                    "heads": list(meta["semantic"]["heads"]),
+                    "window_chars": int(meta["semantic"].get("window_chars", 500))}
         return {
             "meta": meta,
             "features": features,
@@ -149,6 +164,7 @@ class ModerationModel:
             "heads": list(meta["heads"]),
             # one pass over the words: the profanity lexicon (features) and the cue lists (derived categories)
             "matcher": cue_patterns(vocab["lexicon"]),
+            "semantic": semantic,
         }
 
     # ---- scoring ------------------------------------------------------------------------------------------
@@ -162,12 +178,32 @@ class ModerationModel:
         return logits, hits[:, 1:]
 
     def head_logits(self, normalized_texts: Sequence[str]) -> np.ndarray:
-        """Raw logits (n, n_heads) of the trained heads for already-normalised texts."""
+        """Raw logits (n, n_heads) of the trained n-gram heads for already-normalised texts."""
         return self._logits_and_cues(normalized_texts)[0]
 
-    def score_array(self, texts: Sequence[str]) -> np.ndarray:
-        """Scores (n, len(CATEGORIES)) in the order of ``CATEGORIES``."""
-        st = self._ensure_loaded()
+    @staticmethod
+    @staticmethod
+    def _semantic_probs(st: dict[str, Any], normalized_texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Semantic head probabilities (a text longer than the window scores as its strongest window) and, under
+        ``"english"``, how English each text looks (the semantic view's weight)."""
+        sem = st["semantic"]
+        owners: list[int] = []
+        windows: list[str] = []
+        for i, text in enumerate(normalized_texts):
+            for w in chunk_text(text, sem["window_chars"]):
+                owners.append(i)
+                windows.append(w)
+        # float64: a float32 product would depend (in the last bits) on how many texts share the batch
+        emb = sem["embedder"].embed(windows).astype(np.float64)
+        per_window = _sigmoid(emb @ sem["coef"] + sem["intercept"])
+        probs = np.zeros((len(normalized_texts), per_window.shape[1]))
+        np.maximum.at(probs, np.asarray(owners, dtype=np.int64), per_window)
+        out = {h: probs[:, j] for j, h in enumerate(sem["heads"])}
+        out["english"] = np.fromiter((english_share(t) for t in normalized_texts), dtype=np.float64,
+                                     count=len(normalized_texts))
+        return out
+
+    def _pieces(self, texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
         owners: list[int] = []
         pieces: list[str] = []
         for i, text in enumerate(texts):
@@ -176,12 +212,33 @@ class ModerationModel:
             for chunk in chunk_text(text, self.chunk_chars):
                 owners.append(i)
                 pieces.append(normalize(chunk))
+        return np.asarray(owners, dtype=np.int64), pieces
+
+    def _parts(self, pieces: Sequence[str]) -> dict[str, np.ndarray]:
+        """Per piece: every category but ``flagged``, plus the ``flagged_head`` probability."""
+        st = self._ensure_loaded()
+        logits, cues = self._logits_and_cues(pieces)
+        return self._category_parts(st, _sigmoid(logits), cues, self._semantic_probs(st, pieces))
+
+    def stack_inputs(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, len(STACK_INPUTS)) inputs of the ``flagged`` combiner (training uses it), max over chunks."""
+        owners, pieces = self._pieces(texts)
+        out = np.zeros((len(texts), len(STACK_INPUTS)))
+        if pieces:
+            parts = self._parts(pieces)
+            np.maximum.at(out, owners, np.stack([parts[k] for k in STACK_INPUTS], axis=1))
+        return out
+
+    def score_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Scores (n, len(CATEGORIES)) in the order of ``CATEGORIES``."""
+        st = self._ensure_loaded()
+        owners, pieces = self._pieces(texts)
         out = np.zeros((len(texts), len(CATEGORIES)), dtype=np.float64)
         if not pieces:
             return out
-        logits, cues = self._logits_and_cues(pieces)
-        per_piece = self._combine(st, _sigmoid(logits), cues)
-        np.maximum.at(out, np.asarray(owners), per_piece)
+        parts = self._parts(pieces)
+        parts["flagged"] = _flagged(st["meta"].get("flagged_stack"), parts)
+        np.maximum.at(out, owners, np.stack([parts[c] for c in CATEGORIES], axis=1))
         return out
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
@@ -189,8 +246,9 @@ class ModerationModel:
         return [dict(zip(CATEGORIES, map(float, row))) for row in self.score_array(texts)]
 
     @staticmethod
-    def _combine(st: dict[str, Any], probs: np.ndarray, cues: np.ndarray) -> np.ndarray:
-        """Category scores from head probabilities and cue hit counts (rules in meta['derived_categories'])."""
+    def _category_parts(st: dict[str, Any], probs: np.ndarray, cues: np.ndarray,
+                        semantic: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Category scores from head probabilities, cue hit counts and semantic heads (rules in meta)."""
         meta = st["meta"]
         heads = {h: probs[:, j] for j, h in enumerate(st["heads"])}
         cue_names = [n for n in st["matcher"].names if n != LEXICON_LIST]
@@ -200,7 +258,6 @@ class ModerationModel:
             hits = cues[:, cue_names.index(name)]
             return 1.0 - (1.0 - float(base[name])) ** hits
 
-        flagged_head = heads["flagged"]
         hate = heads["hate"]
         weight = float(meta.get("hate_cue", 0.0))
         if weight:
@@ -209,17 +266,34 @@ class ModerationModel:
             attack = (cues[:, cue_names.index("derogation")] > 0) | (cues[:, cue_names.index("violence")] > 0)
             hate = 1.0 - (1.0 - hate) * (1.0 - weight * (group & attack))
         s = {
+            "flagged_head": heads["flagged"],
             "hate": hate,
-            "harassment": flagged_head,
+            "harassment": heads["flagged"],
             "sexual": cue("sexual"),
             "self-harm": cue("self-harm"),
             "violence": cue("violence"),
             "violence/graphic": cue("violence/graphic"),
         }
+        # two views of one category: their mean for English text; the English-only semantic view fades out
+        # for text that does not look English (the n-gram view alone decides there)
+        half = semantic["english"] / 2.0
+        for name, p in semantic.items():
+            if name != "english":
+                s[name] = (1.0 - half) * s[name] + half * p
         s["sexual/minors"] = np.minimum(s["sexual"], cue("minors"))
-        s["hate/threatening"] = np.minimum(hate, s["violence"])
-        flagged = flagged_head
-        for name in meta.get("flagged_includes", []):
-            flagged = np.maximum(flagged, s[name])
-        s["flagged"] = flagged
-        return np.stack([s[c] for c in CATEGORIES], axis=1)
+        s["hate/threatening"] = np.minimum(s["hate"], s["violence"])
+        return s
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1.0 - 1e-4)
+    return np.log(p / (1.0 - p))
+
+
+def _flagged(stack: dict[str, Any] | None, parts: dict[str, np.ndarray]) -> np.ndarray:
+    """``flagged``: a logistic combiner over the parts' logits (fitted on held-out data at training time);
+    without one, the strongest of the flagged head and the categories it stands for."""
+    if stack is None:
+        return np.max([parts[k] for k in STACK_INPUTS if k != "harassment"], axis=0)
+    z = sum(float(w) * _logit(parts[k]) for k, w in zip(stack["inputs"], stack["coef"]))
+    return _sigmoid(z + float(stack["intercept"]))

@@ -34,6 +34,8 @@ import numpy as np
 
 from .features import NgramFeatures, normalize
 from .lexicon import CUES, LEXICON_FEATURES, PhraseMatcher, ProfanityLexicon
+from .seed import SEED_CATEGORIES, seed_examples
+from .static import distill
 
 __all__ = ["DATASETS", "HEADS", "TrainConfig", "load_training_data", "package_lexicon", "train", "is_heldout"]
 
@@ -56,11 +58,19 @@ class TrainConfig:
     # cue hit -> score: 1 - (1 - base) ** hits (heuristic, categories without labelled data)
     cue_base: Mapping[str, float] = MappingProxyType({"sexual": 0.45, "minors": 0.5, "self-harm": 0.6,
                                                      "violence": 0.35, "violence/graphic": 0.3})
+    # semantic heads (static MiniLM embeddings): hand-written seed examples weigh this much more than a tweet
+    seed_weight: float = 5.0
+    semantic_C: float = 4.0
+    semantic_window_chars: int = 500  # a longer text scores as its strongest window (no dilution)
+
+
+def _bucket(text: str) -> int:
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) % 5
 
 
 def is_heldout(text: str) -> bool:
     """Deterministic 20 % held-out split by the SHA-256 of the text."""
-    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) % 5 == 0
+    return _bucket(text) == 0
 
 
 def _read_jsonl(path: Path, limit: int | None) -> list[dict[str, Any]]:
@@ -172,26 +182,6 @@ def _fit_heads(rows: Sequence[dict[str, Any]], lexicon_words: Sequence[str], cfg
     return features, lexicon, coef, intercept
 
 
-def _best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    best_t, best_f = 0.5, -1.0
-    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
-        pred = p >= t
-        tp = float(np.sum(pred & (y == 1)))
-        denom = float(pred.sum() + (y == 1).sum())
-        f = 2 * tp / denom if denom else 0.0
-        if f > best_f:
-            best_t, best_f = float(t), f
-    return best_t
-
-
-def _predict(features: NgramFeatures, lexicon: ProfanityLexicon, coef: np.ndarray, intercept: np.ndarray,
-             texts: Sequence[str], cfg: TrainConfig) -> np.ndarray:
-    n = features.dim
-    lex = lexicon.transform(texts) * cfg.lexicon_scale
-    z = np.asarray(features.transform(texts) @ coef[:, :n].T) + lex @ coef[:, n:].T
-    return 1.0 / (1.0 + np.exp(-(z + intercept)))
-
-
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed`` with fixed zip timestamps, so equal arrays give equal bytes."""
     import io
@@ -206,18 +196,79 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             zf.writestr(info, buf.getvalue())
 
 
+def _write_model(out: Path, rows: Sequence[dict[str, Any]], words: Sequence[str], seeds: Sequence[dict[str, Any]],
+                 static: tuple[Sequence[str], np.ndarray], cfg: TrainConfig, seed: int,
+                 extra_meta: dict[str, Any]) -> dict[str, Any]:
+    """Fit the n-gram and semantic heads on ``rows`` + ``seeds`` and write a loadable weights directory."""
+    from .semantic_train import fit_semantic
+
+    features, lexicon, coef, intercept = _fit_heads(rows, words, cfg, seed)
+    sem = fit_semantic(rows, seeds, static, cfg, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = features.to_arrays()
+    _save_npz(out / "heads.npz", {"char_idf": arrays["char_idf"], "word_idf": arrays["word_idf"],
+                                  "coef": coef, "intercept": intercept,
+                                  "sem_coef": sem["coef"], "sem_intercept": sem["intercept"]})
+    _save_npz(out / "static.npz", {"table": sem["table"], "scale": sem["scale"]})
+    (out / "static_vocab.json").write_text(json.dumps(sem["vocab"], ensure_ascii=False, separators=(",", ":")),
+                                           encoding="utf-8")
+    vocab = {"char": features.char_vocab, "word": features.word_vocab, "lexicon": lexicon.words}
+    (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    meta = {
+        "format": 2,
+        "model": "hybridgate-moderation-ngram-static",
+        "heads": list(HEADS),
+        "lexicon_features": LEXICON_FEATURES,
+        "lexicon_scale": cfg.lexicon_scale,
+        "covered_categories": ["flagged", "hate"],
+        "derived_categories": {
+            "harassment": "mean of the flagged head (offensive language) and a semantic head on seed examples",
+            "sexual": "mean of a phrase-cue heuristic and a semantic head on seed examples; no real labels",
+            "self-harm": "mean of a phrase-cue heuristic and a semantic head on seed examples; no real labels",
+            "violence": "mean of a phrase-cue heuristic and a semantic head on seed examples; no real labels",
+            "violence/graphic": "phrase-cue heuristic (lexicon.CUES['violence/graphic']); no labels",
+            "sexual/minors": "min(sexual, minors cue); no labels",
+            "hate/threatening": "min(hate, violence); no labels",
+        },
+        "semantic": {
+            "heads": list(SEED_CATEGORIES),
+            "embedding": "all-MiniLM-L6-v2 distilled per token (static.distill), SIF-weighted, int8",
+            "seed_examples": len(seeds),
+            "window_chars": cfg.semantic_window_chars,
+            "combine": "category = mean(n-gram/cue score, semantic head); flagged = flagged_stack over their logits",
+        },
+        "hate_cue": cfg.hate_cue,
+        "cue_base": dict(cfg.cue_base),
+        "cue_lists": sorted(CUES),
+        "sha256": {name: hashlib.sha256((out / name).read_bytes()).hexdigest()
+                   for name in ("heads.npz", "vocab.json", "static.npz", "static_vocab.json")},
+        **extra_meta,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return meta
+
+
 def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: int | None = None,
           lexicon_words: Sequence[str] | None = None, config: TrainConfig | None = None,
           datasets: Sequence[str] | None = None, exclude_heldout: bool = False,
-          pick_thresholds: bool = True) -> dict[str, Any]:
-    """Train on every dataset in ``data_dir`` and write ``heads.npz``, ``vocab.json``, ``meta.json``.
+          pick_thresholds: bool = True, static: tuple[Sequence[str], np.ndarray] | None = None) -> dict[str, Any]:
+    """Train on every dataset in ``data_dir`` and write the weights directory (``meta.json`` lists the files).
 
-    First fits on the 80 % training split to pick per-head F1-optimal thresholds on the 20 % held-out split,
-    then refits on everything. ``limit`` keeps the first N rows of each dataset (tests); ``lexicon_words``
-    replaces the package word lists. For evaluation runs (bench/moderation.py): ``datasets`` restricts the
-    training data (cross-dataset), ``exclude_heldout`` trains on the 80 % split only, ``pick_thresholds=False``
-    skips the threshold fit. Returns the metadata written.
+    First the held-out stage: heads fitted on the 80 % training split and on half of the seed examples score
+    the 20 % held-out split and the other half of the seeds (both halves in turn); on those out-of-sample
+    scores the ``flagged`` combiner (``semantic_train.fit_stack``) is fitted and per-head F1-optimal
+    thresholds are picked. Then every head is refitted on everything. ``limit`` keeps the first N rows of each
+    dataset (tests); ``lexicon_words`` replaces the package word lists. For evaluation runs
+    (bench/moderation.py): ``datasets`` restricts the training data (cross-dataset), ``exclude_heldout`` trains
+    on the 80 % split only (its held-out stage then uses another 20 % of it), ``pick_thresholds=False`` skips
+    the held-out stage (and the combiner: ``flagged`` is then the max rule). ``static`` is the distilled (vocabulary, vectors) pair for the semantic heads (default:
+    ``static.distill()``, ~80 s, needs the pinned MiniLM of the ``models`` extra; tests pass a tiny table).
+    Returns the metadata written.
     """
+    import tempfile
+
+    from .semantic_train import held_out_stage
+
     cfg = config or TrainConfig()
     np.random.seed(seed)
     rows = load_training_data(data_dir, limit, datasets)
@@ -228,65 +279,36 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
     fl_rows = [r for r in rows if "flagged" in r["y"]]
     words = prune_lexicon(words, [r["norm"] for r in fl_rows], [r["y"]["flagged"] for r in fl_rows],
                           cfg.lexicon_min_count)
+    static = static if static is not None else distill()
+    seeds = seed_examples(seed)
 
-    train_rows = [r for r in rows if not is_heldout(r["text"])]
-    held_rows = [r for r in rows if is_heldout(r["text"])]
-    thresholds: dict[str, float] = {}
+    # the held-out stage's split: the 20 % held-out split, or (when that is excluded for evaluation) another 20 %
+    stage_bucket = 1 if exclude_heldout else 0
+    train_rows = [r for r in rows if _bucket(r["text"]) != stage_bucket]
+    held_rows = [r for r in rows if _bucket(r["text"]) == stage_bucket]
+    extra: dict[str, Any] = {"thresholds": {}}
     if held_rows and pick_thresholds:
-        f, lx, c, b = _fit_heads(train_rows, words, cfg, seed)
-        p = _predict(f, lx, c, b, [r["norm"] for r in held_rows], cfg)
-        for j, head in enumerate(HEADS):
-            m = np.array([head in r["y"] for r in held_rows])
-            y = np.array([r["y"].get(head, 0) for r in held_rows])
-            if m.any() and 0 < y[m].sum() < m.sum():
-                thresholds[head] = _best_f1_threshold(y[m], p[m, j])
+        with tempfile.TemporaryDirectory() as tmp:
+            def fit(name: str, seed_part: Sequence[dict[str, Any]]) -> Path:
+                _write_model(Path(tmp) / name, train_rows, words, seed_part, static, cfg, seed, {})
+                return Path(tmp) / name
 
-    features, lexicon, coef, intercept = _fit_heads(rows, words, cfg, seed)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    arrays = features.to_arrays()
-    _save_npz(out / "heads.npz", {"char_idf": arrays["char_idf"], "word_idf": arrays["word_idf"],
-                                  "coef": coef, "intercept": intercept})
-    vocab = {"char": features.char_vocab, "word": features.word_vocab, "lexicon": lexicon.words}
-    (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+            extra = held_out_stage(fit, held_rows, seeds, cfg, seed)
+
     counts = collections.Counter(r["dataset"] for r in rows)
-    meta = {
-        "format": 1,
-        "model": "hybridgate-moderation-ngram",
-        "heads": list(HEADS),
-        "lexicon_features": LEXICON_FEATURES,
-        "lexicon_scale": cfg.lexicon_scale,
-        "covered_categories": ["flagged", "hate"],
-        "derived_categories": {
-            "harassment": "the flagged head (offensive/insulting/abusive language); no harassment labels",
-            "sexual": "phrase-cue heuristic (lexicon.CUES['sexual']); no labels",
-            "self-harm": "phrase-cue heuristic (lexicon.CUES['self-harm']); no labels",
-            "violence": "phrase-cue heuristic (lexicon.CUES['violence']); no labels",
-            "violence/graphic": "phrase-cue heuristic (lexicon.CUES['violence/graphic']); no labels",
-            "sexual/minors": "min(sexual cue, minors cue); no labels",
-            "hate/threatening": "min(hate head, violence cue); no labels",
-        },
-        "flagged_includes": ["self-harm", "hate"],
-        "hate_cue": cfg.hate_cue,
-        "cue_base": dict(cfg.cue_base),
-        "cue_lists": sorted(CUES),
-        "covered_languages": sorted({DATASETS[d] for d in counts}),
-        "thresholds": thresholds,
-        "training": {
-            "seed": seed,
-            "rows": dict(sorted(counts.items())),
-            "limit": limit,
-            "datasets": sorted(counts),
-            "exclude_heldout": exclude_heldout,
-            "config": {k: getattr(cfg, k) for k in ("max_char", "max_word", "min_df", "C", "lexicon_scale",
-                                                    "lexicon_min_count", "hate_cue")},
-            "command": ("PYTHONPATH=src python -m hybridgate.models.moderation.train "
-                        "--data ../shared/datasets/moderation"),
-        },
-        "sha256": {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("heads.npz", "vocab.json")},
+    extra["covered_languages"] = sorted({DATASETS[d] for d in counts})
+    extra["training"] = {
+        "seed": seed,
+        "rows": dict(sorted(counts.items())),
+        "limit": limit,
+        "datasets": sorted(counts),
+        "exclude_heldout": exclude_heldout,
+        "config": {k: getattr(cfg, k) for k in ("max_char", "max_word", "min_df", "C", "lexicon_scale",
+                                                "lexicon_min_count", "hate_cue", "seed_weight", "semantic_C",
+                                                "semantic_window_chars")},
+        "command": "PYTHONPATH=src python -m hybridgate.models.moderation.train --data ../shared/datasets/moderation",
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return meta
+    return _write_model(Path(out_dir), rows, words, seeds, static, cfg, seed, extra)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

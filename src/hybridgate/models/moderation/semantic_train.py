@@ -1,0 +1,117 @@
+"""Training of the semantic heads and of the ``flagged`` combiner (called by ``train.train``).
+
+* ``fit_semantic``: the static MiniLM table (SIF-weighted, centred, int8) and one logistic head per seed
+  category, on the hand-written seed examples (plus the English hate labels of the shared data).
+* ``held_out_stage``: out-of-sample inputs for the combiner — models fitted on the 80 % split and one half
+  of the seeds score the 20 % held-out rows and the other half — then ``fit_stack`` (a logistic regression
+  over the logits of ``model.STACK_INPUTS``) and F1-optimal thresholds on the held-out rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .features import normalize
+from .model import CATEGORIES, STACK_INPUTS, ModerationModel, _flagged, _logit
+from .seed import SEED_CATEGORIES
+from .static import StaticEmbedder, WordPiece, quantize, sif_weights
+
+__all__ = ["fit_semantic", "fit_stack", "held_out_stage", "best_f1_threshold"]
+
+
+def fit_semantic(rows: Sequence[dict[str, Any]], seeds: Sequence[dict[str, Any]],
+                 static: tuple[Sequence[str], np.ndarray], cfg: Any, seed: int) -> dict[str, Any]:
+    """Static embedding table and one logistic head per ``SEED_CATEGORIES``.
+
+    The ``hate`` head also learns from the English rows with a hate label (weight 1 each; seed examples weigh
+    ``cfg.seed_weight``); the other heads only from the seed examples (the shared data has no such labels).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    vocab, raw = static
+    seed_norms = [normalize(r["text"]) for r in seeds]
+    weights = sif_weights(WordPiece(vocab), [r["norm"] for r in rows] + seed_norms)
+    table_q, scale = quantize((raw - raw.mean(axis=0)) * weights[:, None].astype(np.float32))
+    embedder = StaticEmbedder(vocab, table_q, scale)
+    e_seed = embedder.embed(seed_norms)
+    en = [r for r in rows if r["lang"] == "en" and "hate" in r["y"]]
+    e_en = embedder.embed([r["norm"] for r in en])
+    coef = np.zeros((len(SEED_CATEGORIES), embedder.dim), dtype=np.float32)
+    intercept = np.zeros(len(SEED_CATEGORIES), dtype=np.float32)
+    for j, head in enumerate(SEED_CATEGORIES):
+        idx = [i for i, r in enumerate(seeds) if head in r["labels"]]
+        x, y = e_seed[idx], np.array([seeds[i]["labels"][head] for i in idx], dtype=np.int64)
+        w = np.full(len(idx), cfg.seed_weight)
+        if head == "hate" and en:
+            x = np.vstack([x, e_en])
+            y = np.concatenate([y, [r["y"]["hate"] for r in en]])
+            w = np.concatenate([w, np.ones(len(en))])
+        if y.min() == y.max():
+            raise ValueError(f"semantic head {head!r}: needs both classes in the seed examples")
+        clf = LogisticRegression(C=cfg.semantic_C, solver="liblinear", max_iter=5000, random_state=seed)
+        clf.fit(x, y, sample_weight=w)
+        coef[j] = clf.coef_[0]
+        intercept[j] = clf.intercept_[0]
+    return {"vocab": list(vocab), "table": table_q, "scale": scale, "coef": coef, "intercept": intercept}
+
+
+def fit_stack(inputs: np.ndarray, labels: np.ndarray, weights: np.ndarray, seed: int) -> dict[str, Any]:
+    """Logistic combiner over the logits of ``STACK_INPUTS`` -> ``meta["flagged_stack"]``."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=1.0, solver="liblinear", max_iter=5000, random_state=seed)
+    clf.fit(_logit(inputs), labels, sample_weight=weights)
+    return {"inputs": list(STACK_INPUTS), "coef": [round(float(c), 6) for c in clf.coef_[0]],
+            "intercept": round(float(clf.intercept_[0]), 6)}
+
+
+def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    best_t, best_f = 0.5, -1.0
+    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
+        pred = p >= t
+        tp = float(np.sum(pred & (y == 1)))
+        denom = float(pred.sum() + (y == 1).sum())
+        f = 2 * tp / denom if denom else 0.0
+        if f > best_f:
+            best_t, best_f = float(t), f
+    return best_t
+
+
+def held_out_stage(fit: Callable[[str, Sequence[dict[str, Any]]], Path], held_rows: Sequence[dict[str, Any]],
+                   seeds: Sequence[dict[str, Any]], cfg: Any, seed: int) -> dict[str, Any]:
+    """``{"flagged_stack": ..., "thresholds": ...}`` from out-of-sample scores (see the module docstring).
+
+    ``fit(name, seed_part)`` trains on the 80 % split plus ``seed_part`` and returns the weights directory.
+    """
+    halves = [list(seeds[0::2]), list(seeds[1::2])]
+    xs, ys, ws = [], [], []
+    held_inputs = held_scores = None
+    for k in (0, 1):
+        model = ModerationModel.load(fit(f"fold{k}", halves[k]))
+        other = [r for r in halves[1 - k] if "flagged" in r["labels"]]
+        xs.append(model.stack_inputs([r["text"] for r in other]))
+        ys.append(np.array([r["labels"]["flagged"] for r in other]))
+        ws.append(np.full(len(other), cfg.seed_weight))
+        if k == 0:
+            held_inputs = model.stack_inputs([r["text"] for r in held_rows])
+            held_scores = model.score_array([r["text"] for r in held_rows])
+    assert held_inputs is not None and held_scores is not None
+    has_flag = np.array(["flagged" in r["y"] for r in held_rows])
+    y_flag = np.array([r["y"].get("flagged", 0) for r in held_rows])
+    xs.append(held_inputs[has_flag])
+    ys.append(y_flag[has_flag])
+    ws.append(np.ones(int(has_flag.sum())))
+    stack = fit_stack(np.vstack(xs), np.concatenate(ys), np.concatenate(ws), seed)
+    flagged = _flagged(stack, {k: held_inputs[:, j] for j, k in enumerate(STACK_INPUTS)})
+    thresholds: dict[str, float] = {}
+    if 0 < y_flag[has_flag].sum() < has_flag.sum():
+        thresholds["flagged"] = best_f1_threshold(y_flag[has_flag], flagged[has_flag])
+    has_hate = np.array(["hate" in r["y"] for r in held_rows])
+    y_hate = np.array([r["y"].get("hate", 0) for r in held_rows])
+    if 0 < y_hate[has_hate].sum() < has_hate.sum():
+        thresholds["hate"] = best_f1_threshold(y_hate[has_hate], held_scores[has_hate, CATEGORIES.index("hate")])
+    return {"flagged_stack": stack, "thresholds": thresholds}
