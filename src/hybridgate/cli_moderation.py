@@ -8,35 +8,20 @@ model is ``hybridgate train moderation ...`` (or ``python -m hybridgate.models.m
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from .cli_batch import (ConcurrencyOption, ConfigOption, IdFieldOption, QuietOption, TextFieldOption, batch_route,
+                        check_io, run_and_report)
+
 __all__ = ["register"]
 
 
-def _route(feature: Any, providers: list[str], route: str | None) -> Any:
-    """The route a batch runs on: ``--route``, the providers named (a fallback chain), or the default."""
-    if route and providers:
-        from .errors import InvalidRequest
-
-        raise InvalidRequest("give --route or --provider, not both")
-    if route:
-        return feature.resolve_route(route)
-    if not providers:
-        return None
-    if len(providers) == 1:
-        return feature.route_for_provider(providers[0])
-    from .config import RouteConfig
-    from .routing import Route
-
-    singles = [feature.route_for_provider(p) for p in providers]
-    cap = "moderation" if any(r.capability == "moderation" for r in singles) else "chat"
-    targets = [{"provider": c.provider.name, "model": c.model} for r in singles for c in r.candidates]
-    return Route("+".join(r.name for r in singles), RouteConfig(capability=cap, strategy="fallback", targets=targets),
-                 tuple(c for r in singles for c in r.candidates))
+def _chain_capability(singles: list[Any]) -> str:
+    # an LLM moderator is a chat route: a chain is a moderation route only if one of its members is
+    return "moderation" if any(r.capability == "moderation" for r in singles) else "chat"
 
 
 def register(app: typer.Typer) -> None:
@@ -50,43 +35,29 @@ def register(app: typer.Typer) -> None:
         route: Annotated[Optional[str], typer.Option("--route", help="a moderation or chat route name")] = None,
         app_name: Annotated[Optional[str], typer.Option(
             "--app", help="apply this app's thresholds (and its route, when it has one)")] = None,
-        config: Annotated[Optional[Path], typer.Option("--config", "-c")] = None,
+        config: ConfigOption = None,
         batch_size: Annotated[int, typer.Option(min=1, help="rows per gateway call")] = 64,
-        concurrency: Annotated[int, typer.Option(min=1, help="batches in flight")] = 2,
+        concurrency: ConcurrencyOption = 2,
         limit: Annotated[Optional[int], typer.Option(min=0, help="moderate at most N rows this run")] = None,
-        id_field: Annotated[str, typer.Option(help="the field that keys a row (else its line number)")] = "id",
-        text_field: Annotated[str, typer.Option(help="the field with the text")] = "text",
+        id_field: IdFieldOption = "id",
+        text_field: TextFieldOption = "text",
         image_field: Annotated[str, typer.Option(help="the field with an image path or URL")] = "image",
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+        quiet: QuietOption = False,
     ) -> None:
         """Moderate a file of texts/images into a JSONL of decisions (resumable; prints throughput)."""
-        from .cli import _fail, _load
-        from .errors import HybridgateError, InvalidRequest
+        from .cli import _load
         from .features.moderation.batch import run_batch
         from .gateway import Gateway
 
         cfg = _load(config)
-        if not source.is_file():
-            _fail(InvalidRequest(f"{source}: no such file"))
-        if out.resolve() == source.resolve():
-            _fail(InvalidRequest("--out must not be the input file"))
+        check_io(source, out)
 
         async def main() -> Any:
             async with Gateway(cfg) as gw:
                 feature = gw.features["moderation"]
-                return await run_batch(feature, source, out, route=_route(feature, provider or [], route),
+                return await run_batch(feature, source, out, route=batch_route(feature, provider or [], route, _chain_capability),
                                        app_name=app_name, batch_size=batch_size, concurrency=concurrency,
                                        limit=limit, quiet=quiet, id_field=id_field, text_field=text_field,
                                        image_field=image_field)
 
-        try:
-            stats = asyncio.run(main())
-        except HybridgateError as exc:
-            _fail(exc)
-        typer.echo(stats.summary())
-        if stats.duplicates:
-            typer.echo(f"note: {stats.duplicates} rows repeat an id seen earlier in the file and were skipped",
-                       err=True)
-        if stats.errors:
-            typer.echo(f"{stats.errors} rows failed (see {out.name}.errors.jsonl); a rerun retries them", err=True)
-            raise typer.Exit(1)
+        run_and_report(main, out)

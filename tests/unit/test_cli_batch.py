@@ -1,0 +1,77 @@
+"""The batch commands' shared pieces: route choice, input/output checks, exit status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import typer
+
+from hybridgate.cli_batch import batch_route, check_io, run_and_report
+from hybridgate.errors import InvalidRequest
+
+
+class FakeFeature:
+    def __init__(self) -> None:
+        self.routes = {}
+
+    def resolve_route(self, name: str):
+        return f"route:{name}"
+
+    def route_for_provider(self, spec: str):
+        provider = SimpleNamespace(name=spec.split(":")[0], in_house=False)
+        cand = SimpleNamespace(provider=provider, model=spec.split(":")[-1])
+        return SimpleNamespace(name=f"only-{spec}", capability="chat", candidates=(cand,))
+
+
+def test_route_choice() -> None:
+    f = FakeFeature()
+    assert batch_route(f, [], None, lambda _: "x") is None
+    assert batch_route(f, [], "strict", lambda _: "x") == "route:strict"
+    assert batch_route(f, ["openai"], None, lambda _: "x").name == "only-openai"
+    chain = batch_route(f, ["openai:gpt", "gemini:flash"], None, lambda singles: "moderation" if len(singles) == 2 else "chat")
+    assert chain.name == "only-openai:gpt+only-gemini:flash"
+    assert chain.config.capability == "moderation" and chain.config.strategy == "fallback"
+    assert [c.provider.name for c in chain.candidates] == ["openai", "gemini"]
+    with pytest.raises(InvalidRequest, match="not both"):
+        batch_route(f, ["openai"], "strict", lambda _: "x")
+
+
+def test_io_checks_exit_with_a_typed_error(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "in.jsonl"
+    with pytest.raises(typer.Exit) as missing:
+        check_io(src, tmp_path / "out.jsonl")
+    assert missing.value.exit_code != 0 and "no such file" in capsys.readouterr().err
+    src.write_text("{}\n")
+    with pytest.raises(typer.Exit):
+        check_io(src, tmp_path / "." / "in.jsonl")
+    assert "must not be the input file" in capsys.readouterr().err
+    check_io(src, tmp_path / "out.jsonl")  # fine: no exit
+
+
+def _stats(errors: int, duplicates: int = 0):
+    return SimpleNamespace(errors=errors, duplicates=duplicates, summary=lambda: "moderated 3 rows")
+
+
+def test_report_exits_non_zero_only_when_rows_failed(tmp_path: Path, capsys) -> None:
+    async def ok():
+        return _stats(0, duplicates=2)
+
+    run_and_report(ok, tmp_path / "out.jsonl")
+    out = capsys.readouterr()
+    assert "moderated 3 rows" in out.out and "2 rows repeat an id" in out.err
+
+    async def failed():
+        return _stats(1)
+
+    with pytest.raises(typer.Exit) as exc:
+        run_and_report(failed, tmp_path / "out.jsonl")
+    assert exc.value.exit_code == 1 and "out.jsonl.errors.jsonl" in capsys.readouterr().err
+
+    async def bad():
+        raise InvalidRequest("give --route or --provider, not both")
+
+    with pytest.raises(typer.Exit) as exc:
+        run_and_report(bad, tmp_path / "out.jsonl")
+    assert exc.value.exit_code != 0 and "not both" in capsys.readouterr().err
