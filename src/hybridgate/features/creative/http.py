@@ -16,10 +16,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...errors import HybridgateError, NotConfigured, ProviderBadOutput
-from ...server.http import authenticate, endpoint, json_response, read_body, request_context
+from ...errors import HybridgateError, ProviderBadOutput
+from ...server.http import endpoint, json_response, request_context
+from ..http import read_feature_request
 from ...server.sse import EventStreamResponse
-from ...server.validation import parse_body
 from .schemas import CreateRequest
 
 __all__ = ["create_endpoint", "sse"]
@@ -45,18 +45,7 @@ def _headers(request: Request, result: dict[str, Any] | None = None) -> dict[str
 
 @endpoint
 async def create_endpoint(request: Request) -> Response:
-    app = authenticate(request)
-    gw = request.app.state.gateway
-    feature = gw.features.get("creative")
-    if feature is None:  # pragma: no cover - the route exists only when the feature does
-        raise NotConfigured("the creative feature is not enabled")
-    app.check_feature("creative")
-    raw = await read_body(request, request.app.state.config.server.max_body_bytes)
-    body = parse_body(raw, CreateRequest)
-    ctx = request_context(request)
-    ctx.request_bytes = len(raw)
-    header = request.headers.get("x-hybridgate-data-classes", "")
-    ctx.data_classes = ctx.data_classes | frozenset(c.strip() for c in header.split(",") if c.strip())
+    app, _, feature, body, ctx = await read_feature_request(request, "creative", CreateRequest)
     if not body.get("stream"):
         result = await feature.create(body, ctx, app)
         return json_response(result, headers=_headers(request, result))
