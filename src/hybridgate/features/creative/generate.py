@@ -24,8 +24,10 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from ...context import RequestContext
-from ...errors import NotConfigured, ProviderBadOutput, ProviderError
+from ...errors import NotConfigured, ProviderError
 from ...providers import Capability
+from ..llm_answers import InvalidAnswer as _Invalid
+from ..llm_answers import answer_text, ask_with_repair, describe, strip_fence
 from .schemas import (
     ALT_TEXT_MAX_CHARS,
     CreateRequest,
@@ -56,7 +58,6 @@ LANGUAGES = {
     "ta": "Tamil", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
     "zh": "Chinese",
 }
-_FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*|\s*```$")
 
 
 class ModerationFailed(Exception):
@@ -67,10 +68,6 @@ class ModerationFailed(Exception):
         super().__init__(cause.message)
         self.cause = cause
         self.status, self.code = cause.status, cause.code  # what the usage record shows
-
-
-class _Invalid(Exception):
-    """A provider answer that does not validate; the message says why (used in the repair prompt)."""
 
 
 @dataclass(slots=True)
@@ -184,7 +181,7 @@ def json_schema(task: str, n: int, tags: tuple[int, int] = (1, 30)) -> dict[str,
 
 
 def _extract(content: str) -> Any:
-    text = _FENCE.sub("", content.strip()).strip()
+    text = strip_fence(content)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -199,11 +196,6 @@ def _extract(content: str) -> Any:
     raise _Invalid("it was not a JSON object")
 
 
-def _describe(exc: ValidationError) -> str:
-    errs = exc.errors(include_url=False, include_input=False)[:3]
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in errs)
-
-
 def parse_answer(content: str | None, plan: Plan, k: int, stats: RunStats | None = None) -> list[dict[str, Any]]:
     """Up to ``k`` validated variants from one answer, or ``_Invalid`` — never a partial parse."""
     if not content or not content.strip():
@@ -215,7 +207,7 @@ def parse_answer(content: str | None, plan: Plan, k: int, stats: RunStats | None
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
-        raise _Invalid(f"it did not match the required shape ({_describe(exc)})") from None
+        raise _Invalid(f"it did not match the required shape ({describe(exc)})") from None
     out: list[dict[str, Any]] = []
     for i, v in enumerate(parsed.variants[:k]):  # type: ignore[attr-defined]
         if plan.req.task == "hashtags":
@@ -301,12 +293,7 @@ class Engine:
 
     async def _chat(self, cand: Any, body: dict[str, Any], stats: RunStats) -> str | None:
         stats.generation_calls += 1
-        resp = await cand.provider.chat(body, self.ctx)
-        choice = (resp.get("choices") or [{}])[0]
-        if choice.get("finish_reason") == "length":
-            raise _Invalid("it was cut off at the token limit; write shorter variants")
-        content = (choice.get("message") or {}).get("content")
-        return content if isinstance(content, str) else None
+        return answer_text(await cand.provider.chat(body, self.ctx), "write shorter variants")
 
     async def ask(self, cand: Any, k: int, stats: RunStats, regenerate: dict[str, Any] | None) -> list[dict]:
         """``k`` variants from one call (+ one repair call if the answer does not validate)."""
@@ -315,23 +302,15 @@ class Engine:
         if regenerate is not None:
             messages.append({"role": "user", "content": self.plan.template.render("regenerate", regenerate)})
         body = self.body(cand, messages, k)
-        content: str | None = None
-        try:
-            content = await self._chat(cand, body, stats)
-            return parse_answer(content, self.plan, k, stats)
-        except _Invalid as first:
-            problem = str(first)
-        stats.repairs += 1
-        repair = [*messages, {"role": "assistant", "content": content or ""},
-                  {"role": "user", "content": self.plan.template.render("repair", {"errors": problem})}]
-        try:
-            return parse_answer(await self._chat(cand, {**body, "messages": repair}, stats), self.plan, k, stats)
-        except _Invalid as second:
-            err = ProviderBadOutput(f"{cand.provider.name}: no valid {self.plan.req.task} output after one repair "
-                                    f"retry (first answer: {problem}; repaired answer: {second})",
-                                    provider=cand.provider.name)
-            err.retryable = False  # type: ignore[misc]  # the repair was the retry: fall back, don't repeat
-            raise err from None
+
+        def repaired() -> None:
+            stats.repairs += 1
+
+        return await ask_with_repair(
+            lambda msgs: self._chat(cand, {**body, "messages": msgs}, stats), messages,
+            lambda content: parse_answer(content, self.plan, k, stats),
+            lambda problem: self.plan.template.render("repair", {"errors": problem}),
+            provider=cand.provider.name, what=f"{self.plan.req.task} output", on_repair=repaired)
 
     async def run(self, cand: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], RunStats]:
         """(accepted variants, dropped slots with reasons, stats) on one candidate."""

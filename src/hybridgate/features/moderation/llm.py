@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ...context import RequestContext
-from ...errors import ConfigError, ProviderBadOutput
+from ...errors import ConfigError
 from ...providers import Capability
 from ..creative.templates import split_template
+from ..llm_answers import InvalidAnswer as _Invalid
+from ..llm_answers import answer_text, ask_with_repair, describe, load_json
 from .options import CATEGORIES, OPENAI_CATEGORIES, LLMOptions
 from .schemas import Item, Scored, combine
 
@@ -33,11 +33,6 @@ __all__ = ["Answer", "BUILTIN_POLICY", "LLMModerator", "PolicyPrompt", "chunks",
 
 BUILTIN_POLICY = Path(__file__).resolve().parent / "templates" / "policy.txt"
 _SECTIONS = ("system", "user", "repair")
-_FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n?|\n?\s*```$")
-
-
-class _Invalid(Exception):
-    """An answer that does not validate; the message says why (sent back in the repair prompt)."""
 
 
 class Verdict(BaseModel):
@@ -77,19 +72,11 @@ def response_schema(n: int) -> dict[str, Any]:
 
 def parse_answer(content: str | None, n: int) -> list[Scored]:
     """``n`` judgements from one answer, or ``_Invalid`` — never a partial parse."""
-    if not content or not content.strip():
-        raise _Invalid("it was empty")
-    text = _FENCE.sub("", content.strip()).strip()
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise _Invalid("it was not one JSON object") from None
+    data = load_json(content, "one JSON object")
     try:
         answer = Answer.model_validate(data)
     except ValidationError as exc:
-        errs = exc.errors(include_url=False, include_input=False)[:3]
-        why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in errs)
-        raise _Invalid(f"it did not match the required shape ({why})") from None
+        raise _Invalid(f"it did not match the required shape ({describe(exc)})") from None
     if sorted(v.index for v in answer.results) != list(range(n)):
         raise _Invalid(f"it must have exactly one result for each index 0..{n - 1}")
     out = []
@@ -193,33 +180,17 @@ class LLMModerator:
         return body
 
     async def _chat(self, cand: Any, body: dict[str, Any], ctx: RequestContext) -> str | None:
-        resp = await cand.provider.chat(body, ctx)
-        choice = (resp.get("choices") or [{}])[0]
-        if choice.get("finish_reason") == "length":
-            raise _Invalid("it was cut off at the token limit; keep each rationale under 15 words")
-        content = (choice.get("message") or {}).get("content")
-        return content if isinstance(content, str) else None
+        return answer_text(await cand.provider.chat(body, ctx), "keep each rationale under 15 words")
 
     async def ask(self, cand: Any, texts: list[str], images: tuple[str, ...], ctx: RequestContext) -> list[Scored]:
         """One call (+ one repair call if the answer does not validate) for these texts (and images)."""
         messages = self.messages(texts, images)
         body = self.body(cand, messages, len(texts))
-        content: str | None = None
-        try:
-            content = await self._chat(cand, body, ctx)
-            return parse_answer(content, len(texts))
-        except _Invalid as first:
-            problem = str(first)
-        repair = [*messages, {"role": "assistant", "content": content or ""},
-                  {"role": "user", "content": self.prompt.render("repair", {"errors": problem})}]
-        try:
-            return parse_answer(await self._chat(cand, {**body, "messages": repair}, ctx), len(texts))
-        except _Invalid as second:
-            err = ProviderBadOutput(f"{cand.provider.name}: no valid moderation JSON after one repair retry "
-                                    f"(first answer: {problem}; repaired answer: {second})",
-                                    provider=cand.provider.name)
-            err.retryable = False  # type: ignore[misc]  # the repair was the retry: fall back, don't repeat
-            raise err from None
+        return await ask_with_repair(
+            lambda msgs: self._chat(cand, {**body, "messages": msgs}, ctx), messages,
+            lambda content: parse_answer(content, len(texts)),
+            lambda problem: self.prompt.render("repair", {"errors": problem}),
+            provider=cand.provider.name, what="moderation JSON")
 
     async def score(self, cand: Any, items: list[Item], ctx: RequestContext) -> list[Scored]:
         """One judgement per item (long texts in pieces, the maximum over pieces)."""

@@ -15,15 +15,15 @@ pseudonymisation placeholders (``<PERSON_1>`` comes back for the privacy guard t
 from __future__ import annotations
 
 import asyncio
-import re
 from types import MappingProxyType
 from typing import Any
 
 import orjson
 
 from ...context import RequestContext
-from ...errors import ProviderBadOutput
 from ...providers import Capability
+from ..llm_answers import InvalidAnswer as _Invalid
+from ..llm_answers import answer_text, ask_with_repair, load_json, strip_fence
 from .options import LLMOptions
 from .protect import SENTINEL_HINT
 
@@ -50,12 +50,7 @@ _FORMALITY = MappingProxyType({
 })
 _PLACEHOLDERS = ("Placeholders in angle brackets such as <PERSON_1> stand for names and other personal data: "
                  "copy each one unchanged.")
-_FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n?|\n?\s*```$")
 _MAX_TOKENS = 8192  # an output limit every supported chat model accepts
-
-
-class _Invalid(Exception):
-    """An answer that cannot be used; the message says why (sent back in the repair prompt)."""
 
 
 def _name(code: str) -> str:
@@ -89,13 +84,7 @@ def response_schema(n: int) -> dict[str, Any]:
 
 def parse_batch(content: str | None, n: int) -> list[str]:
     """Exactly `n` translations from a batch answer, or ``_Invalid`` — never a partial parse."""
-    if not content or not content.strip():
-        raise _Invalid("it was empty")
-    text = _FENCE.sub("", content.strip()).strip()
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise _Invalid('it was not one JSON object {"translations": [...]}') from None
+    data = load_json(content, 'one JSON object {"translations": [...]}')
     if not isinstance(data, dict) or set(data) != {"translations"}:
         raise _Invalid('it must be a JSON object with exactly one key, "translations"')
     out = data["translations"]
@@ -112,7 +101,7 @@ def parse_plain(content: str | None, source: str) -> str:
         raise _Invalid("it was empty")
     text = content.strip()
     if text.startswith("```") and not source.lstrip().startswith("```"):
-        text = _FENCE.sub("", text).strip()
+        text = strip_fence(text)
     return text
 
 
@@ -149,12 +138,7 @@ class LLMTranslator:
 
     @staticmethod
     async def _chat(cand: Any, body: dict[str, Any], ctx: RequestContext) -> str | None:
-        resp = await cand.provider.chat(body, ctx)
-        choice = (resp.get("choices") or [{}])[0]
-        if choice.get("finish_reason") == "length":
-            raise _Invalid("it was cut off at the token limit")
-        content = (choice.get("message") or {}).get("content")
-        return content if isinstance(content, str) else None
+        return answer_text(await cand.provider.chat(body, ctx))
 
     async def ask(self, cand: Any, texts: list[str], source: str, target: str, formality: str,
                   ctx: RequestContext) -> list[str]:
@@ -168,25 +152,13 @@ class LLMTranslator:
         def parse(content: str | None) -> list[str]:
             return [parse_plain(content, texts[0])] if plain else parse_batch(content, len(texts))
 
-        content: str | None = None
-        try:
-            content = await self._chat(cand, body, ctx)
-            return parse(content)
-        except _Invalid as first:
-            problem = str(first)
         fix = ("Answer again with the translation only." if plain else
                f'Answer again with only the JSON object {{"translations": [...]}} holding exactly {len(texts)} '
                "strings.")
-        repair = [*messages, {"role": "assistant", "content": content or ""},
-                  {"role": "user", "content": f"Your answer could not be used: {problem}. {fix}"}]
-        try:
-            return parse(await self._chat(cand, {**body, "messages": repair}, ctx))
-        except _Invalid as second:
-            err = ProviderBadOutput(f"{cand.provider.name}: no usable translation after one repair retry "
-                                    f"(first answer: {problem}; repaired answer: {second})",
-                                    provider=cand.provider.name)
-            err.retryable = False  # type: ignore[misc]  # the repair was the retry: fall back, don't repeat
-            raise err from None
+        return await ask_with_repair(
+            lambda msgs: self._chat(cand, {**body, "messages": msgs}, ctx), messages, parse,
+            lambda problem: f"Your answer could not be used: {problem}. {fix}",
+            provider=cand.provider.name, what="translation")
 
     async def translate(self, cand: Any, texts: list[str], source: str, target: str, formality: str,
                         ctx: RequestContext) -> list[str]:
