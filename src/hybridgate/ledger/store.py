@@ -30,8 +30,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     inspect,
     select,
     text,
@@ -39,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from ..db import begin_write, server_engine, sqlite_engine
 from ..errors import ConfigError
 from .records import GENESIS_HASH
 
@@ -46,7 +45,6 @@ __all__ = ["DEFAULT_PREFIX", "Tables", "begin_write", "create_schema", "ledger_u
 
 DEFAULT_PREFIX = "hg_"
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-_WRITE = "hybridgate_write"
 
 
 def ledger_url(config: Any) -> str:
@@ -85,38 +83,12 @@ def make_engine(url: str, *, create_dir: bool = True) -> Engine:
     """An engine for a ledger URL; ``ConfigError`` on an unsupported or malformed URL."""
     u = _normalise(url)
     if u.get_backend_name() == "sqlite":
-        path = Path(u.database)
-        if create_dir:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(u, connect_args={"timeout": 30.0, "check_same_thread": False}, pool_size=4,
-                               max_overflow=4)
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")  # a commit is on disk (fsync) before it returns
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get(_WRITE, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-        return engine
+        # FULL: a ledger commit is on disk (fsync) before it returns
+        return sqlite_engine(u, synchronous="FULL", create_dir=create_dir, pool_size=4, max_overflow=4)
     try:
-        return create_engine(u, pool_pre_ping=True, pool_size=4, max_overflow=4)
+        return server_engine(u, pool_size=4, max_overflow=4)
     except (ImportError, ModuleNotFoundError) as exc:  # pragma: no cover - depends on the install
         raise ConfigError(f"ledger.url: PostgreSQL needs psycopg 3 (pip install 'psycopg[binary]'): {exc}") from None
-
-
-def begin_write(engine: Engine) -> Connection:
-    """A connection whose next ``begin()`` takes the write lock up front (SQLite ``BEGIN IMMEDIATE``)."""
-    conn = engine.connect()
-    conn.execution_options(**{_WRITE: True})
-    return conn
 
 
 def is_postgres(engine: Engine) -> bool:

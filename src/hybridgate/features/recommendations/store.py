@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     Column,
-    Connection,
     Engine,
     Float,
     Index,
@@ -25,7 +24,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
     event,
     func,
@@ -34,11 +32,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from ...db import begin_write, server_engine, sqlite_engine
 from ...errors import ConfigError
 
 __all__ = ["EventRow", "ItemRow", "RecStore"]
 
-_WRITE = "hybridgate_rec_write"
 _CHUNK = 5000
 
 
@@ -98,29 +96,11 @@ def _engine(url: str) -> Engine:
         raise ConfigError(f"features.recommendations.database_url: not a database URL: {url!r} ({exc})") from None
     if u.get_backend_name() != "sqlite":
         try:
-            return create_engine(u, pool_pre_ping=True)
+            return server_engine(u)
         except (ImportError, ModuleNotFoundError) as exc:
             raise ConfigError(f"features.recommendations.database_url: driver missing for {u.drivername}: {exc}") \
                 from None
-    if u.database and u.database != ":memory:":
-        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(u, connect_args={"timeout": 30.0, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
-        dbapi_conn.isolation_level = None  # BEGIN is issued below
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
+    return sqlite_engine(u)
 
 
 class RecStore:
@@ -151,7 +131,7 @@ class RecStore:
             self._engine = None
 
     def _write(self) -> Any:
-        return self.engine.connect().execution_options(**{_WRITE: True})
+        return begin_write(self.engine)
 
     # ------------------------------------------------------------------ writes
     def add_events(self, rows: Iterable[EventRow]) -> int:
