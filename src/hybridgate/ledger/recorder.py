@@ -22,6 +22,7 @@ from typing import Any
 
 from ..context import Attempt, RequestContext
 from ..providers import Provider
+from ..providers.wrapper import CallWrapper
 from .records import EgressRecord
 
 __all__ = ["EgressRecorder", "LedgerHandle"]
@@ -74,18 +75,11 @@ class LedgerHandle:
             self._ledger = None
 
 
-class EgressRecorder:
+class EgressRecorder(CallWrapper):
     def __init__(self, inner: Provider, ledger: LedgerHandle, cost: CostFn | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.ledger = ledger
         self.cost = cost
-        self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
-        self.capabilities = inner.capabilities
-        self.socket_timeouts = getattr(inner, "socket_timeouts", False)
-        self.config = getattr(inner, "config", None)
-
-    def __repr__(self) -> str:
-        return f"<EgressRecorder {self.inner!r}>"
 
     def _record(self, ctx: RequestContext, attempt: Attempt, error: str | None, **extra: Any) -> EgressRecord:
         d = ctx.privacy
@@ -122,18 +116,6 @@ class EgressRecorder:
         await self._append(self._record(ctx, attempt, None))
         return result
 
-    async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        return await self._call("chat", body, ctx)
-
-    async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        return await self._call("embed", body, ctx)
-
-    async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        return await self._call("moderate", body, ctx)
-
-    async def translate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        return await self._call("translate", body, ctx)
-
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         attempt = ctx.attempt or Attempt(self.name, body.get("model"), self.in_house)
         stream = self.inner.chat_stream(body, ctx)
@@ -157,9 +139,3 @@ class EgressRecorder:
             await stream.aclose()
             if attempt.request_sha256:
                 await asyncio.shield(self._append(self._record(ctx, attempt, error, stream="end")))
-
-    async def list_models(self) -> list[str]:
-        return await self.inner.list_models()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

@@ -21,6 +21,7 @@ from typing import Any
 from ..config_sections import ImageConfig
 from ..context import RequestContext
 from ..providers import Provider
+from ..providers.wrapper import ProviderWrapper
 from ..providers._images import image_parts
 from .image_requests import strip_request_images
 from .policy import Decision
@@ -73,22 +74,15 @@ def _innermost(obj: Any, attr: str, default: Any) -> Any:
     return default
 
 
-class PrivacyGuard:
+class PrivacyGuard(ProviderWrapper):
     """Wraps one provider; a no-op for in-house providers and for requests needing no pseudonyms.
 
     ``images``: the config's ``images:`` section (limits, URL allow-list); defaults when not given."""
 
     def __init__(self, inner: Provider, images: ImageConfig | None = None) -> None:
-        self.inner = inner
-        self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
-        self.capabilities = inner.capabilities
-        self.socket_timeouts = getattr(inner, "socket_timeouts", False)
-        self.config = getattr(inner, "config", None)
+        super().__init__(inner)
         self.images = images or ImageConfig()
         self._image_slots = asyncio.Semaphore(self.images.max_concurrent)  # bounds decoded images in memory
-
-    def __repr__(self) -> str:
-        return f"<PrivacyGuard {self.inner!r}>"
 
     def _decision(self, ctx: RequestContext) -> Decision | None:
         d = ctx.privacy
@@ -190,9 +184,3 @@ class PrivacyGuard:
         if any(leftovers.values()) and last is not None:  # a stream that ended without finish_reason
             yield [{**last, "choices": [{"index": k[0], "delta": {"content": v}, "finish_reason": None}
                                         for k, v in leftovers.items() if v and k[1] == "c"]}]
-
-    async def list_models(self) -> list[str]:
-        return await self.inner.list_models()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

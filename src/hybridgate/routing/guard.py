@@ -15,6 +15,7 @@ from typing import Any
 from ..context import Attempt, RequestContext
 from ..errors import ProviderError, ProviderTimeout
 from ..providers import Provider
+from ..providers.wrapper import CallWrapper
 from .breaker import BreakerOpen, CircuitBreaker
 
 __all__ = ["GuardedProvider", "LatencyTracker"]
@@ -43,16 +44,11 @@ def _usage_into(attempt: Attempt, result: Any) -> None:
         attempt.completion_tokens = int(usage.get("completion_tokens") or 0)
 
 
-class GuardedProvider:
+class GuardedProvider(CallWrapper):
     def __init__(self, inner: Provider, breaker: CircuitBreaker) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.breaker = breaker
         self.latency = LatencyTracker()
-        # providers that talk HTTP enforce the stream idle timeout as their socket read timeout
-        self.socket_timeouts = bool(getattr(inner, "socket_timeouts", False))
-        self.name, self.vendor, self.in_house = inner.name, inner.vendor, inner.in_house
-        self.capabilities = inner.capabilities
-        self.config = getattr(inner, "config", None)
 
     def __repr__(self) -> str:
         return f"<Guarded {self.inner!r} breaker={self.breaker.state}>"
@@ -99,18 +95,6 @@ class GuardedProvider:
         self._end(attempt, None)
         return result
 
-    async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        return await self._call("chat", body, ctx)
-
-    async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        return await self._call("embed", body, ctx)
-
-    async def moderate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        return await self._call("moderate", body, ctx)
-
-    async def translate(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        return await self._call("translate", body, ctx)
-
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         """Chunk batches of the inner stream; the first must come within the call budget, each next one
         within the route's stream idle timeout (HTTP providers enforce that one at the socket: see _http.py)."""
@@ -147,10 +131,3 @@ class GuardedProvider:
         finally:
             await stream.aclose()
             self._end(attempt, error)
-
-    async def list_models(self) -> list[str]:
-        return await self.inner.list_models()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
