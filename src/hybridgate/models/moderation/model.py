@@ -26,7 +26,8 @@ from .features import NgramFeatures, normalize
 from .lexicon import LEXICON_LIST, cue_hits, cue_patterns, lexicon_features
 from .static import StaticEmbedder, english_share
 
-__all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "ModerationModel", "weights_dir", "chunk_text"]
+__all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "STACK_INPUTS", "ModerationModel", "weights_dir", "chunk_text",
+           "flagged_score", "logit"]
 
 OPENAI_CATEGORIES: tuple[str, ...] = (
     "sexual",
@@ -237,7 +238,7 @@ class ModerationModel:
         if not pieces:
             return out
         parts = self._parts(pieces)
-        parts["flagged"] = _flagged(st["meta"].get("flagged_stack"), parts)
+        parts["flagged"] = flagged_score(st["meta"].get("flagged_stack"), parts)
         np.maximum.at(out, owners, np.stack([parts[c] for c in CATEGORIES], axis=1))
         return out
 
@@ -285,15 +286,15 @@ class ModerationModel:
         return s
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-4, 1.0 - 1e-4)
     return np.log(p / (1.0 - p))
 
 
-def _flagged(stack: dict[str, Any] | None, parts: dict[str, np.ndarray]) -> np.ndarray:
+def flagged_score(stack: dict[str, Any] | None, parts: dict[str, np.ndarray]) -> np.ndarray:
     """``flagged``: a logistic combiner over the parts' logits (fitted on held-out data at training time);
     without one, the strongest of the flagged head and the categories it stands for."""
     if stack is None:
         return np.max([parts[k] for k in STACK_INPUTS if k != "harassment"], axis=0)
-    z = sum(float(w) * _logit(parts[k]) for k, w in zip(stack["inputs"], stack["coef"]))
+    z = sum(float(w) * logit(parts[k]) for k, w in zip(stack["inputs"], stack["coef"]))
     return _sigmoid(z + float(stack["intercept"]))

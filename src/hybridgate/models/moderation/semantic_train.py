@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .features import normalize
-from .model import CATEGORIES, STACK_INPUTS, ModerationModel, _flagged, _logit
+from .model import CATEGORIES, STACK_INPUTS, ModerationModel, flagged_score, logit
 from .seed import SEED_CATEGORIES
 from .static import StaticEmbedder, WordPiece, quantize, sif_weights
 
@@ -64,7 +64,7 @@ def fit_stack(inputs: np.ndarray, labels: np.ndarray, weights: np.ndarray, seed:
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(C=1.0, solver="liblinear", max_iter=5000, random_state=seed)
-    clf.fit(_logit(inputs), labels, sample_weight=weights)
+    clf.fit(logit(inputs), labels, sample_weight=weights)
     return {"inputs": list(STACK_INPUTS), "coef": [round(float(c), 6) for c in clf.coef_[0]],
             "intercept": round(float(clf.intercept_[0]), 6)}
 
@@ -106,7 +106,7 @@ def held_out_stage(fit: Callable[[str, Sequence[dict[str, Any]]], Path], held_ro
     ys.append(y_flag[has_flag])
     ws.append(np.ones(int(has_flag.sum())))
     stack = fit_stack(np.vstack(xs), np.concatenate(ys), np.concatenate(ws), seed)
-    flagged = _flagged(stack, {k: held_inputs[:, j] for j, k in enumerate(STACK_INPUTS)})
+    flagged = flagged_score(stack, {k: held_inputs[:, j] for j, k in enumerate(STACK_INPUTS)})
     thresholds: dict[str, float] = {}
     if 0 < y_flag[has_flag].sum() < has_flag.sum():
         thresholds["flagged"] = best_f1_threshold(y_flag[has_flag], flagged[has_flag])
