@@ -62,3 +62,35 @@ def test_seed_examples_are_deterministic_and_cover_both_classes() -> None:
         assert 0 < sum(labels) < len(labels), cat
     # hard negatives share the positives' words: "i hate <non-protected target>" is not hate
     assert any(r["text"].startswith("i hate ") and r["labels"]["hate"] == 0 for r in a)
+
+
+def test_english_share_separates_english_from_german_and_portuguese() -> None:
+    from hybridgate.models.moderation.static import english_share
+
+    assert english_share("you are the worst, and this is not a joke") == 1.0
+    assert english_share("du bist ein idiot und das ist kein witz") == 0.0
+    assert english_share("voce e um idiota e isso nao e piada") == 0.0
+    assert english_share("") == 0.0 and english_share("12345 !!!") == 0.0
+    assert 0.0 < english_share("the " + "wort " * 15) < 1.0  # one function word in sixteen: partly English
+
+
+def test_semantic_view_fades_out_for_non_english_text() -> None:
+    from hybridgate.models.moderation import ModerationModel
+    from hybridgate.models.moderation.features import normalize
+
+    model = ModerationModel.load()
+    st = model._ensure_loaded()
+    german = normalize("Ich hasse diese ganzen Leute, sie sollen verschwinden")
+    probs = model._semantic_probs(st, [german])
+    assert probs["english"][0] == 0.0
+    parts = model._parts([german])
+    n_gram_only = model._category_parts(st, *_ngram_inputs(model, german), {"english": np.zeros(1)})
+    for cat in ("hate", "sexual", "self-harm", "violence", "harassment"):
+        assert parts[cat][0] == pytest.approx(n_gram_only[cat][0])
+
+
+def _ngram_inputs(model, text):
+    from hybridgate.models.moderation.model import _sigmoid
+
+    logits, cues = model._logits_and_cues([text])
+    return _sigmoid(logits), cues
