@@ -241,7 +241,10 @@ def chat_body(*urls: str) -> dict:
 
 
 async def test_request_images_are_stripped_and_reported():
-    body = chat_body(data_url(gps_jpeg()))
+    # one image, kept: gps_jpeg() embeds an ICC profile whose creation time is "now", so two calls a second
+    # apart differ
+    original = data_url(gps_jpeg())
+    body = chat_body(original)
     new, report = await strip_request_images("chat", body, config=ImageConfig())
     part = new["messages"][1]["content"][1]
     assert part["image_url"]["detail"] == "low" and part["image_url"]["url"].startswith("data:image/jpeg;base64,")
@@ -249,7 +252,7 @@ async def test_request_images_are_stripped_and_reported():
     assert not Image.open(io.BytesIO(sent)).getexif()
     (img,) = report.images
     assert img["sha256"] == hashlib.sha256(sent).hexdigest() and "GPSInfo" in img["removed"]
-    assert body["messages"][1]["content"][1]["image_url"]["url"] == data_url(gps_jpeg())  # caller's body untouched
+    assert body["messages"][1]["content"][1]["image_url"]["url"] == original  # caller's body untouched
     mod, report = await strip_request_images("moderate", {"input": [{"type": "image_url", "image_url": {
         "url": data_url(gps_jpeg())}}, {"type": "text", "text": "hi"}]}, config=ImageConfig())
     assert report.images[0]["source"] == "data" and mod["input"][1] == {"type": "text", "text": "hi"}
