@@ -183,7 +183,6 @@ class ModerationModel:
         return self._logits_and_cues(normalized_texts)[0]
 
     @staticmethod
-    @staticmethod
     def _semantic_probs(st: dict[str, Any], normalized_texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Semantic head probabilities (a text longer than the window scores as its strongest window) and, under
         ``"english"``, how English each text looks (the semantic view's weight)."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .features import normalize
-from .model import CATEGORIES, STACK_INPUTS, ModerationModel, flagged_score, logit
+from .model import STACK_INPUTS, ModerationModel, flagged_score, logit
 from .seed import SEED_CATEGORIES
 from .static import StaticEmbedder, WordPiece, quantize, sif_weights
 
@@ -89,7 +89,7 @@ def held_out_stage(fit: Callable[[str, Sequence[dict[str, Any]]], Path], held_ro
     """
     halves = [list(seeds[0::2]), list(seeds[1::2])]
     xs, ys, ws = [], [], []
-    held_inputs = held_scores = None
+    held_inputs = None
     for k in (0, 1):
         model = ModerationModel.load(fit(f"fold{k}", halves[k]))
         other = [r for r in halves[1 - k] if "flagged" in r["labels"]]
@@ -98,8 +98,7 @@ def held_out_stage(fit: Callable[[str, Sequence[dict[str, Any]]], Path], held_ro
         ws.append(np.full(len(other), cfg.seed_weight))
         if k == 0:
             held_inputs = model.stack_inputs([r["text"] for r in held_rows])
-            held_scores = model.score_array([r["text"] for r in held_rows])
-    assert held_inputs is not None and held_scores is not None
+    assert held_inputs is not None
     has_flag = np.array(["flagged" in r["y"] for r in held_rows])
     y_flag = np.array([r["y"].get("flagged", 0) for r in held_rows])
     xs.append(held_inputs[has_flag])
@@ -113,5 +112,6 @@ def held_out_stage(fit: Callable[[str, Sequence[dict[str, Any]]], Path], held_ro
     has_hate = np.array(["hate" in r["y"] for r in held_rows])
     y_hate = np.array([r["y"].get("hate", 0) for r in held_rows])
     if 0 < y_hate[has_hate].sum() < has_hate.sum():
-        thresholds["hate"] = best_f1_threshold(y_hate[has_hate], held_scores[has_hate, CATEGORIES.index("hate")])
+        # the hate score is one of the combiner's inputs (the same max over chunks): no second scoring pass
+        thresholds["hate"] = best_f1_threshold(y_hate[has_hate], held_inputs[has_hate, STACK_INPUTS.index("hate")])
     return {"flagged_stack": stack, "thresholds": thresholds}
