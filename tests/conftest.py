@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ _hypothesis_settings.register_profile("explore", derandomize=False)
 _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 APP_KEY = "test-app-key-123456"
+REDIS_URL = os.environ.get("HYBRIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture
@@ -96,7 +97,8 @@ def gateway_server(pii_detector: Any) -> Iterator[Callable[..., ServerThread]]:
 
     started: list[ServerThread] = []
 
-    def make(config: dict | Config, **kw: Any) -> ServerThread:
+    def make(config: dict | Config, prepare: Callable[[Gateway], None] | None = None, **kw: Any) -> ServerThread:
+        """``prepare(gateway)`` runs before the app is built; ``kw`` go to ``create_app``."""
         if isinstance(config, dict):
             # a loaded CI machine can stall a short inline PII scan past the 250 ms default, which fails closed
             # (403): tests that are not about that timeout get a generous one
@@ -105,6 +107,9 @@ def gateway_server(pii_detector: Any) -> Iterator[Callable[..., ServerThread]]:
                 pii.setdefault("timeout_ms", 5000)
         cfg = config if isinstance(config, Config) else parse_config(config, source="<test>")
         gw = Gateway(cfg, detector_factory=lambda: pii_detector) if cfg.data_control.pii.enabled else None
+        if prepare is not None:
+            gw = gw or Gateway(cfg)
+            prepare(gw)
         srv = ServerThread(create_app(cfg, gw, access_log=False, **kw)).start()
         started.append(srv)
         return srv
@@ -122,3 +127,39 @@ def partner_config(emulators: dict[str, Any], routes: dict[str, Any] | None = No
     if routes is None:
         routes = {f"{v}-chat": {"capability": "chat", "targets": [f"{v}:{default_models[v]}"]} for v in emulators}
     return {"providers": providers, "routes": routes, "apps": {"test": {"key": APP_KEY}}, **extra}
+
+
+@pytest.fixture
+async def redis_stores(redis_prefix: str) -> AsyncIterator[Callable[..., Any]]:
+    """Factory: ``redis_stores(StoreClass, url=REDIS_URL)`` -> ``StoreClass.from_url(url, prefix=...)``, one
+    client per call (one per replica), all on one fresh key prefix; closed afterwards."""
+    made: list[Any] = []
+
+    def make(cls: Any, url: str = REDIS_URL) -> Any:
+        store = cls.from_url(url, prefix=redis_prefix)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        await store.aclose()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A fresh key prefix on the test Redis (``REDIS_URL``); its keys are deleted afterwards."""
+    import uuid
+
+    import redis
+
+    admin = redis.Redis.from_url(REDIS_URL)
+    try:
+        admin.ping()
+    except Exception as exc:  # the suite needs Redis: scripts/ensure-services.sh starts it
+        pytest.fail(f"Redis at {REDIS_URL} does not answer ({exc}); run scripts/ensure-services.sh")
+    prefix = f"hgtest:{uuid.uuid4().hex}:"
+    yield prefix
+    keys = list(admin.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        admin.delete(*keys)
+    admin.close()

@@ -77,7 +77,8 @@ class Config(_Strict):
     apps: dict[str, AppConfig] = Field(default_factory=dict)
     data_control: DataControlConfig = Field(default_factory=DataControlConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
-    state: str | None = Field(None, description="shared state for budgets: redis://... (default: in-process)")
+    state: str | None = Field(
+        None, description="shared state for budgets and vendor caps: redis://... (default: in-process)")
     budgets: BudgetConfig = Field(default_factory=BudgetConfig)
     prices: PriceTable = Field(default_factory=PriceTable)
     features: dict[str, dict[str, Any]] = Field(

@@ -35,7 +35,7 @@ from .privacy.guard import PrivacyGuard
 from .privacy.policy import DataPolicy
 from .providers import Provider, build_provider
 from .config import RouteConfig
-from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, stream_route
+from .routing import CircuitBreaker, GuardedProvider, Route, build_routes, call_route, open_shares_store, stream_route
 from .routing.policy import Candidate
 from .routing.streams import without_usage
 from .routing.shadow import ShadowRunner
@@ -89,7 +89,8 @@ class Gateway:
             if not provider.in_house:
                 provider = PrivacyGuard(EgressRecorder(provider, self.ledger, egress_cost), images=config.images)
             self.providers[name] = GuardedProvider(provider, CircuitBreaker(name, pc.breaker))
-        self.routes: dict[str, Route] = build_routes(config, self.providers)
+        self.shares = open_shares_store(config.state)  # vendor shares for caps: in-process or Redis
+        self.routes: dict[str, Route] = build_routes(config, self.providers, self.shares)
         self.accountant = Accountant(config, UsageHandle(ledger_url(config)) if config.ledger.usage else None,
                                      {n: p.vendor for n, p in self.providers.items()})
         self.shadow = ShadowRunner(rng=random.Random(None if seed is None else seed + 1))
@@ -143,6 +144,7 @@ class Gateway:
         for p in self.providers.values():
             await p.aclose()
         await self.accountant.aclose()
+        await self.shares.aclose()
         await self.ledger.aclose()
 
     # ------------------------------------------------------------------ resolution

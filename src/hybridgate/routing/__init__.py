@@ -5,6 +5,8 @@ from .fallback import call_route, stream_route
 from .guard import GuardedProvider, LatencyTracker
 from .policy import Candidate, Route, VendorShares, build_routes, required_capabilities
 from .retry import with_retries
+from .shares import MemoryVendorShares, SharesStore, open_shares_store
 
-__all__ = ["BreakerOpen", "Candidate", "CircuitBreaker", "GuardedProvider", "LatencyTracker", "Route",
-           "VendorShares", "build_routes", "call_route", "required_capabilities", "stream_route", "with_retries"]
+__all__ = ["BreakerOpen", "Candidate", "CircuitBreaker", "GuardedProvider", "LatencyTracker", "MemoryVendorShares",
+           "Route", "SharesStore", "VendorShares", "build_routes", "call_route", "open_shares_store",
+           "required_capabilities", "stream_route", "with_retries"]

@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..config import AppBudget, BudgetConfig, FeatureBudget
 from ..errors import BudgetExceeded, ProviderUnavailable
 from .cost import estimate_tokens
+from .state import redis_state_url
 
 __all__ = ["AppBudget", "BudgetConfig", "BudgetHold", "BudgetStore", "Budgets", "FeatureBudget", "LimitSpec",
            "MemoryBudgetStore", "Reservation", "Usage", "estimate_tokens", "open_budget_store"]
@@ -291,15 +292,12 @@ class MemoryBudgetStore:
 def open_budget_store(state_url: str | None, *, prefix: str = "hg:budget:") -> BudgetStore:
     """``None``/``"memory"`` -> in-process; ``redis://``/``rediss://``/``unix://`` -> Redis (shared).
     No I/O happens here; the Redis client connects on first use."""
-    if state_url is None or state_url in ("", "memory", "memory://"):
+    url = redis_state_url(state_url)
+    if url is None:
         return MemoryBudgetStore()
-    if state_url.startswith(("redis://", "rediss://", "unix://")):
-        from .budget_redis import RedisBudgetStore
+    from .budget_redis import RedisBudgetStore
 
-        return RedisBudgetStore.from_url(state_url, prefix=prefix)
-    from ..errors import ConfigError
-
-    raise ConfigError(f"state: unsupported URL {state_url!r}; expected 'memory' or redis://host:port/db")
+    return RedisBudgetStore.from_url(url, prefix=prefix)
 
 
 # --------------------------------------------------------------------------- what the gateway calls

@@ -92,7 +92,7 @@ async def call_route(route: Route, method: str, body: dict[str, Any], ctx: Reque
                      need: frozenset[str] | None = None) -> Any:
     """Run ``method`` on the route's candidates; features pass ``invoke(candidate)`` (and the
     capabilities ``need``-ed) to use a candidate their own way, e.g. a chat model with a prompt."""
-    cands = _eligible(route.plan(body, ctx, rng), method, body, ctx, need)
+    cands = _eligible(await route.plan(body, ctx, rng), method, body, ctx, need)
     errors: list[ProviderError] = []
 
     async def attempt(cand: Candidate) -> Any:
@@ -175,7 +175,7 @@ async def stream_route(route: Route, body: dict[str, Any], ctx: RequestContext,
     """Chunk batches of one chat stream over the route's candidates. A failure before the first batch
     moves on to the next candidate; one after it continues there with the delivered prefix (when the
     route says ``stream_failover: continue`` and the answer can be stitched), else it is raised."""
-    cands = _eligible(route.plan(body, ctx, rng), "chat_stream", body, ctx)
+    cands = _eligible(await route.plan(body, ctx, rng), "chat_stream", body, ctx)
     errors: list[ProviderError] = []
     delivered: list[str] = []
     stream_id: str | None = None

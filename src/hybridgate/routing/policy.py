@@ -5,20 +5,24 @@ drawn by weight, the rest follow in weighted order as fallbacks), ``conditional`
 branch whose condition matches the request — app, data class, model, language, size — decides
 the targets; otherwise the route's own targets). Dependence caps then move a vendor whose
 share of this route's recent traffic would exceed its cap behind the other candidates.
+
+The shares come from ``shares.py``: in-process, or shared by all replicas through Redis
+(``state: redis://...``). When they cannot be read, the route fails closed: every capped vendor
+counts as over its cap and goes behind the uncapped candidates (in-house ones, say); the request
+is still served, and the failure is logged and counted (``hybridgate_cap_state_errors``).
 """
 
 from __future__ import annotations
 
 import random
-import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Condition, Config, RouteConfig, Target
 from ..context import RequestContext
+from ..errors import ProviderUnavailable
 from ..providers import Capability, Provider
+from .shares import MemoryVendorShares, SharesStore, VendorShares
 
 __all__ = ["Candidate", "Route", "VendorShares", "build_routes", "required_capabilities"]
 
@@ -32,36 +36,6 @@ class Candidate:
     @property
     def label(self) -> str:
         return f"{self.provider.name}:{self.model}"
-
-
-class VendorShares:
-    """Who served this route's requests over a sliding window (for dependence caps)."""
-
-    def __init__(self, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window_s = window_s
-        self.clock = clock
-        self._events: deque[tuple[float, str]] = deque()
-        self._counts: dict[str, int] = {}
-
-    def _trim(self) -> None:
-        horizon = self.clock() - self.window_s
-        while self._events and self._events[0][0] < horizon:
-            _, v = self._events.popleft()
-            self._counts[v] -= 1
-
-    def record(self, vendor: str) -> None:
-        self._trim()
-        self._events.append((self.clock(), vendor))
-        self._counts[vendor] = self._counts.get(vendor, 0) + 1
-
-    def share_if_added(self, vendor: str) -> float:
-        self._trim()
-        return (self._counts.get(vendor, 0) + 1) / (len(self._events) + 1)
-
-    def shares(self) -> dict[str, float]:
-        self._trim()
-        n = len(self._events) or 1
-        return {v: c / n for v, c in self._counts.items() if c}
 
 
 def _weighted_order(cands: list[Candidate], rng: random.Random) -> list[Candidate]:
@@ -111,7 +85,7 @@ class Route:
 
     def __post_init__(self) -> None:
         if self.shares is None:
-            self.shares = VendorShares(self.config.cap_window_s)
+            self.shares = MemoryVendorShares(self.config.cap_window_s)
         self.everyone = tuple(c for _, _, b in self.branches for c in b) + tuple(self.candidates)
         self.has_partners = any(not c.provider.in_house for c in self.everyone)
 
@@ -127,8 +101,13 @@ class Route:
     def strategy(self) -> str:
         return self.config.strategy
 
-    def plan(self, body: dict[str, Any], ctx: RequestContext, rng: random.Random) -> list[Candidate]:
-        """The candidates to try for this request, in order."""
+    async def plan(self, body: dict[str, Any], ctx: RequestContext, rng: random.Random) -> list[Candidate]:
+        """The candidates to try for this request, in order (dependence caps applied)."""
+        cands = self.order(body, ctx, rng)
+        return await self.order_by_caps(cands) if self.config.caps else cands
+
+    def order(self, body: dict[str, Any], ctx: RequestContext, rng: random.Random) -> list[Candidate]:
+        """The candidates by strategy and branches, before dependence caps."""
         strategy, cands = self.config.strategy, list(self.candidates)
         if strategy == "conditional":
             strategy = "fallback"
@@ -138,24 +117,39 @@ class Route:
                     break
         if strategy == "weighted":
             cands = _weighted_order(cands, rng)
-        caps = self.config.caps
-        if caps:
-            under = [c for c in cands if c.provider.vendor not in caps
-                     or self.shares.share_if_added(c.provider.vendor) <= caps[c.provider.vendor]]
-            cands = under + [c for c in cands if c not in under]
         return cands
+
+    async def order_by_caps(self, cands: list[Candidate]) -> list[Candidate]:
+        """``cands`` with every vendor whose share would exceed its cap moved behind the others.
+        Shares that cannot be read count as over every cap (fail closed)."""
+        caps = self.config.caps
+        if not any(c.provider.vendor in caps for c in cands):
+            return cands
+        try:
+            counts = await self.shares.counts({c.provider.vendor for c in self.everyone})
+        except ProviderUnavailable:
+            over = set(caps)
+        else:
+            total = sum(counts.values()) + 1
+            over = {v for v, cap in caps.items() if (counts.get(v, 0) + 1) / total > cap}
+        return [c for c in cands if c.provider.vendor not in over] + [c for c in cands if c.provider.vendor in over]
 
 
 def _cands(targets: list[Target], route_name: str, providers: dict[str, Provider]) -> tuple[Candidate, ...]:
     return tuple(Candidate(providers[t.provider], t.model or route_name, t.weight) for t in targets)
 
 
-def build_routes(config: Config, providers: dict[str, Provider]) -> dict[str, Route]:
+def build_routes(config: Config, providers: dict[str, Provider],
+                 shares: SharesStore | None = None) -> dict[str, Route]:
+    """Routes from config. Routes with ``caps`` keep their vendor shares in ``shares`` (default: in
+    process); routes without keep them in process, as nothing reads them across replicas."""
     routes = {}
     for name, rc in config.routes.items():
         branches = tuple((b.when, b.strategy, _cands(b.targets, name, providers)) for b in rc.branches)
         shadows = _cands(rc.shadow.targets, name, providers) if rc.shadow else ()
-        routes[name] = Route(name, rc, _cands(rc.targets, name, providers), branches, shadows=shadows)
+        vs = shares.route(name, rc.cap_window_s) if shares is not None and rc.caps else None
+        routes[name] = Route(name, rc, _cands(rc.targets, name, providers), branches,
+                             shares=vs, shadows=shadows)  # type: ignore[arg-type]  # None: in-process
     return routes
 
 

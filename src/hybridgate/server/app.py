@@ -29,7 +29,7 @@ from ..errors import NotConfigured
 from ..gateway import Gateway
 from . import admin_api, openai_api
 from .http import error_response, json_response, request_context
-from .observability import Metrics, ShadowCollector, current_request_id
+from .observability import CapStateCollector, Metrics, ShadowCollector, current_request_id
 
 __all__ = ["create_app"]
 
@@ -148,6 +148,7 @@ def create_app(config: Config, gateway: Gateway | None = None, *, access_log: bo
     metrics_ = Metrics() if config.server.metrics else None
     if metrics_ is not None:
         metrics_.registry.register(ShadowCollector(gateway.shadow))
+        metrics_.registry.register(CapStateCollector(gateway.routes))
 
     @asynccontextmanager
     async def lifespan(app: Starlette):

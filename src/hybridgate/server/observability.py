@@ -18,7 +18,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ..context import RequestContext
 
-__all__ = ["JsonFormatter", "Metrics", "ShadowCollector", "configure_logging", "current_request_id"]
+__all__ = ["CapStateCollector", "JsonFormatter", "Metrics", "ShadowCollector", "configure_logging",
+           "current_request_id"]
 
 current_request_id: ContextVar[str | None] = ContextVar("hybridgate_request_id", default=None)
 
@@ -108,3 +109,23 @@ class ShadowCollector:
                 agreement.add_metric((r, p, metric), value)
         yield calls
         yield agreement
+
+
+class CapStateCollector:
+    """Per capped route, how often its vendor shares could not be read (the route failed closed:
+    capped vendors went behind the others) or a served request could not be recorded."""
+
+    def __init__(self, routes: dict) -> None:
+        self.routes = routes
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        errors = CounterMetricFamily("hybridgate_cap_state_errors", "vendor-share state failures of capped routes",
+                                     labels=("route", "op"))
+        for name, route in self.routes.items():
+            if route.config.caps:
+                errors.add_metric((name, "read"), route.shares.read_errors)
+                errors.add_metric((name, "record"), route.shares.record_errors)
+        yield errors

@@ -4,12 +4,9 @@ guarantees as in-process, also across two store instances (two replicas) sharing
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
-from redis.asyncio import Redis
 
 from hybridgate.errors import BudgetExceeded, ProviderUnavailable
 from hybridgate.routing.budget import BudgetConfig, Budgets, LimitSpec, Reservation, Usage, open_budget_store
@@ -17,32 +14,11 @@ from hybridgate.routing.budget_redis import RedisBudgetStore
 
 from .test_budget import SCENARIOS, T0, Clock, check_concurrent_exact, make
 
-REDIS_URL = os.environ.get("HYBRIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
 
 @pytest.fixture
-async def stores() -> AsyncIterator[Callable[[], RedisBudgetStore]]:
+def stores(redis_stores: Callable[..., RedisBudgetStore]) -> Callable[[], RedisBudgetStore]:
     """Factory of stores, each with its own client, all sharing one unique key prefix."""
-    prefix = f"hgtest:{uuid.uuid4().hex}:"
-    made: list[RedisBudgetStore] = []
-    admin = Redis.from_url(REDIS_URL)
-    try:
-        await admin.ping()
-    except Exception as exc:  # the suite needs Redis: scripts/ensure-services.sh starts it
-        pytest.fail(f"Redis at {REDIS_URL} does not answer ({exc}); run scripts/ensure-services.sh")
-
-    def make_store() -> RedisBudgetStore:
-        s = RedisBudgetStore.from_url(REDIS_URL, prefix=prefix)
-        made.append(s)
-        return s
-
-    yield make_store
-    for s in made:
-        await s.aclose()
-    keys = [k async for k in admin.scan_iter(match=prefix + "*", count=1000)]
-    if keys:
-        await admin.delete(*keys)
-    await admin.aclose()
+    return lambda: redis_stores(RedisBudgetStore)
 
 
 async def test_concurrent_exact_redis(stores: Callable[[], RedisBudgetStore]) -> None:
