@@ -14,6 +14,7 @@ from hybridgate.models.moderation import CATEGORIES, ModerationModel, weights_di
 from hybridgate.models.moderation.model import STACK_INPUTS
 from hybridgate.models.moderation.features import normalize
 from hybridgate.models.moderation.model import chunk_text
+from hybridgate.models.moderation.toxic_svm import ToxicSVM
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared" / "datasets" / "moderation"
@@ -117,7 +118,10 @@ def test_long_text_is_chunked_and_maxed(model: ModerationModel) -> None:
     (long_row,) = model.score([benign + toxic + " " + benign])
     (benign_row,) = model.score([benign])
     assert long_row["flagged"] > 0.5 > benign_row["flagged"]
-    assert long_row["flagged"] == pytest.approx(alone["flagged"], abs=0.1)
+    # not diluted by 220k characters of harmless text: only by the ~450 that share its 500-character window
+    assert long_row["flagged"] > model.thresholds["flagged"]
+    assert long_row["flagged"] - benign_row["flagged"] > 0.5
+    assert long_row["flagged"] == pytest.approx(alone["flagged"], abs=0.15)
     pieces = chunk_text(benign, 2000)
     assert "".join(pieces) == benign and max(map(len, pieces)) <= 2000
 
@@ -151,8 +155,11 @@ def test_training_is_reproducible_on_a_subsample(tmp_path: Path) -> None:
     # a tiny stand-in for the distilled MiniLM table (the real one takes ~80 s to distil)
     vocab = ["shut", "the", "fuck", "up", "stupid", "bitch", "see", "you", "on", "sunday", "##s", "!"]
     table = np.random.default_rng(0).standard_normal((len(vocab), 8)).astype(np.float32)
-    metas = [train(tmp_path / f"run{i}", SHARED, seed=0, limit=150, lexicon_words=words, static=(vocab, table))
-             for i in range(2)]
+    # and for alt-profanity-check's SVMs (tests/unit/models/test_toxic_svm.py checks the real carry-over)
+    toxic = ToxicSVM(["fuck", "stupid", "sunday"], np.ones(3), np.array([[2.0, 1.0], [1.0, 1.0], [-1.0, -1.0]]),
+                     np.zeros(2), np.full(2, -1.0), np.zeros(2))
+    metas = [train(tmp_path / f"run{i}", SHARED, seed=0, limit=150, lexicon_words=words, static=(vocab, table),
+                   toxic=toxic) for i in range(2)]
     assert metas[0]["sha256"] == metas[1]["sha256"]
     assert metas[0]["semantic"]["heads"] == ["hate", "harassment", "sexual", "self-harm", "violence"]
     for name in ("heads.npz", "vocab.json", "meta.json", "static.npz", "static_vocab.json"):
@@ -163,6 +170,7 @@ def test_training_is_reproducible_on_a_subsample(tmp_path: Path) -> None:
     texts = ["shut the fuck up you stupid bitch", "see you on sunday"]
     parts = small.stack_inputs(texts)
     assert parts[0, STACK_INPUTS.index("flagged_head")] > parts[1, STACK_INPUTS.index("flagged_head")]
+    np.testing.assert_allclose(parts[:, STACK_INPUTS.index("toxic_svm")], toxic.predict(texts))
     stack = metas[0]["flagged_stack"]
     z = sum(w * np.log(np.clip(parts[:, j], 1e-4, 1 - 1e-4) / (1 - np.clip(parts[:, j], 1e-4, 1 - 1e-4)))
             for j, w in enumerate(stack["coef"])) + stack["intercept"]

@@ -2,7 +2,8 @@
 
 Pipeline per text: ``normalize`` (obfuscation undone) -> sparse TF-IDF of char 2-5-grams and word 1-2-grams
 plus two multilingual profanity-lexicon features -> one logistic head per trained category; in parallel a
-static MiniLM embedding (``static.py``) -> semantic heads trained on hand-written seed examples (``seed.py``).
+static MiniLM embedding (``static.py``) -> semantic heads trained on hand-written seed examples (``seed.py``);
+and alt-profanity-check's TF-IDF SVMs carried over as arrays (``toxic_svm.py``), one more input of ``flagged``.
 Categories the training data does not label are *derived* and listed in ``derived_categories``; only
 ``covered_categories`` were trained on real labels (MODEL_CARD.md beside the weights has the numbers and the
 known gaps).
@@ -25,6 +26,7 @@ import numpy as np
 from .features import NgramFeatures, normalize
 from .lexicon import LEXICON_LIST, cue_hits, cue_patterns, lexicon_features
 from .static import StaticEmbedder, english_share
+from .toxic_svm import ToxicSVM
 
 __all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "STACK_INPUTS", "ModerationModel", "weights_dir", "chunk_text",
            "flagged_score", "logit"]
@@ -40,8 +42,10 @@ OPENAI_CATEGORIES: tuple[str, ...] = (
     "violence/graphic",
 )
 CATEGORIES: tuple[str, ...] = OPENAI_CATEGORIES + ("flagged",)
-# what the ``flagged`` combiner reads: the offensive-language head and the categories with semantic heads
-STACK_INPUTS: tuple[str, ...] = ("flagged_head", "hate", "harassment", "sexual", "self-harm", "violence")
+# what the ``flagged`` combiner reads: the offensive-language head, the categories with semantic heads and
+# alt-profanity-check's toxicity SVMs (trained on data this project cannot reach: see toxic_svm.py)
+STACK_INPUTS: tuple[str, ...] = ("flagged_head", "hate", "harassment", "sexual", "self-harm", "violence",
+                                 "toxic_svm")
 
 WEIGHT_FILES = ("heads.npz", "vocab.json", "static.npz", "static_vocab.json")
 
@@ -69,6 +73,17 @@ def chunk_text(text: str, chunk_chars: int) -> list[str]:
         chunks.append(text[start:end])
         start = end
     return chunks
+
+
+def _windows(texts: Sequence[str], chars: int) -> tuple[np.ndarray, list[str]]:
+    """Every text cut into windows of at most ``chars`` characters, with the index of the text each came from."""
+    owners: list[int] = []
+    windows: list[str] = []
+    for i, text in enumerate(texts):
+        for w in chunk_text(text, chars):
+            owners.append(i)
+            windows.append(w)
+    return np.asarray(owners, dtype=np.int64), windows
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -166,6 +181,7 @@ class ModerationModel:
             # one pass over the words: the profanity lexicon (features) and the cue lists (derived categories)
             "matcher": cue_patterns(vocab["lexicon"]),
             "semantic": semantic,
+            "toxic": ToxicSVM.from_arrays(vocab["toxic"], arrays),
         }
 
     # ---- scoring ------------------------------------------------------------------------------------------
@@ -187,38 +203,38 @@ class ModerationModel:
         """Semantic head probabilities (a text longer than the window scores as its strongest window) and, under
         ``"english"``, how English each text looks (the semantic view's weight)."""
         sem = st["semantic"]
-        owners: list[int] = []
-        windows: list[str] = []
-        for i, text in enumerate(normalized_texts):
-            for w in chunk_text(text, sem["window_chars"]):
-                owners.append(i)
-                windows.append(w)
+        owners, windows = _windows(normalized_texts, sem["window_chars"])
         # float64: a float32 product would depend (in the last bits) on how many texts share the batch
         emb = sem["embedder"].embed(windows).astype(np.float64)
         per_window = _sigmoid(emb @ sem["coef"] + sem["intercept"])
         probs = np.zeros((len(normalized_texts), per_window.shape[1]))
-        np.maximum.at(probs, np.asarray(owners, dtype=np.int64), per_window)
+        np.maximum.at(probs, owners, per_window)
         out = {h: probs[:, j] for j, h in enumerate(sem["heads"])}
         out["english"] = np.fromiter((english_share(t) for t in normalized_texts), dtype=np.float64,
                                      count=len(normalized_texts))
         return out
 
     def _pieces(self, texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-        owners: list[int] = []
-        pieces: list[str] = []
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is {type(text).__name__}, not str")
-            for chunk in chunk_text(text, self.chunk_chars):
-                owners.append(i)
-                pieces.append(normalize(chunk))
-        return np.asarray(owners, dtype=np.int64), pieces
+        owners, chunks = _windows(texts, self.chunk_chars)
+        return owners, [normalize(c) for c in chunks]
 
     def _parts(self, pieces: Sequence[str]) -> dict[str, np.ndarray]:
-        """Per piece: every category but ``flagged``, plus the ``flagged_head`` probability."""
+        """Per piece: every category but ``flagged``, plus the ``flagged_head`` and ``toxic_svm`` probabilities."""
         st = self._ensure_loaded()
         logits, cues = self._logits_and_cues(pieces)
-        return self._category_parts(st, _sigmoid(logits), cues, self._semantic_probs(st, pieces))
+        semantic = self._semantic_probs(st, pieces)
+        parts = self._category_parts(st, _sigmoid(logits), cues, semantic)
+        # English tweets and comments: like the semantic view, a longer piece scores as its strongest window;
+        # for text that does not look English the multilingual n-gram ``flagged`` head takes its place
+        owners, windows = _windows(pieces, st["semantic"]["window_chars"])
+        toxic = np.zeros(len(pieces))
+        np.maximum.at(toxic, owners, st["toxic"].predict(windows))
+        english = semantic["english"]
+        parts["toxic_svm"] = english * toxic + (1.0 - english) * parts["flagged_head"]
+        return parts
 
     def stack_inputs(self, texts: Sequence[str]) -> np.ndarray:
         """(n, len(STACK_INPUTS)) inputs of the ``flagged`` combiner (training uses it), max over chunks."""

@@ -12,6 +12,9 @@ Heads and labels:
   sexual), GermEval ``flagged`` (OFFENSE), ToLD-Br ``flagged`` (toxic by ≥ 2 of 3 annotators).
 * ``hate`` — Davidson ``hate`` (class 0) and ToLD-Br ``hate``; GermEval has no hate label (skipped).
 
+Toxicity SVMs: ``alt-profanity-check==1.9.1``'s model (MIT), read from the installed package and stored as
+arrays (``toxic_svm.py``); an input of the ``flagged`` combiner, not refitted here.
+
 Profanity lexicon: the word lists shipped by the PyPI packages ``better-profanity==0.7.0`` (MIT) and
 ``glin-profanity==4.1.0`` (MIT; 24 languages, derived from the LDNOOBW lists), normalised; entries that occur in
 ≥ 10 training texts yet are flagged less often than the base rate are dropped (common words of another
@@ -36,6 +39,7 @@ from .features import NgramFeatures, normalize
 from .lexicon import CUES, LEXICON_FEATURES, PhraseMatcher, ProfanityLexicon
 from .seed import SEED_CATEGORIES, seed_examples
 from .static import distill
+from .toxic_svm import ToxicSVM
 
 __all__ = ["DATASETS", "HEADS", "TrainConfig", "load_training_data", "package_lexicon", "train", "is_heldout"]
 
@@ -134,7 +138,7 @@ def package_lexicon() -> list[str]:
                 words += json.loads(f.read_text(encoding="utf-8")).get("words", [])
     if missing:
         raise ModuleNotFoundError(
-            "training needs the word lists of: pip install better-profanity==0.7.0 glin-profanity==4.1.0 "
+            "training needs the word lists of: pip install -e '.[train]' (better-profanity==0.7.0 glin-profanity==4.1.0) "
             f"(missing: {', '.join(missing)})")
     return words
 
@@ -197,7 +201,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _write_model(out: Path, rows: Sequence[dict[str, Any]], words: Sequence[str], seeds: Sequence[dict[str, Any]],
-                 static: tuple[Sequence[str], np.ndarray], cfg: TrainConfig, seed: int,
+                 static: tuple[Sequence[str], np.ndarray], toxic: ToxicSVM, cfg: TrainConfig, seed: int,
                  extra_meta: dict[str, Any]) -> dict[str, Any]:
     """Fit the n-gram and semantic heads on ``rows`` + ``seeds`` and write a loadable weights directory."""
     from .semantic_train import fit_semantic
@@ -208,11 +212,13 @@ def _write_model(out: Path, rows: Sequence[dict[str, Any]], words: Sequence[str]
     arrays = features.to_arrays()
     _save_npz(out / "heads.npz", {"char_idf": arrays["char_idf"], "word_idf": arrays["word_idf"],
                                   "coef": coef, "intercept": intercept,
-                                  "sem_coef": sem["coef"], "sem_intercept": sem["intercept"]})
+                                  "sem_coef": sem["coef"], "sem_intercept": sem["intercept"],
+                                  **toxic.to_arrays()})
     _save_npz(out / "static.npz", {"table": sem["table"], "scale": sem["scale"]})
     (out / "static_vocab.json").write_text(json.dumps(sem["vocab"], ensure_ascii=False, separators=(",", ":")),
                                            encoding="utf-8")
-    vocab = {"char": features.char_vocab, "word": features.word_vocab, "lexicon": lexicon.words}
+    vocab = {"char": features.char_vocab, "word": features.word_vocab, "lexicon": lexicon.words,
+             "toxic": toxic.vocab}
     (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     meta = {
         "format": 2,
@@ -237,6 +243,9 @@ def _write_model(out: Path, rows: Sequence[dict[str, Any]], words: Sequence[str]
             "window_chars": cfg.semantic_window_chars,
             "combine": "category = mean(n-gram/cue score, semantic head); flagged = flagged_stack over their logits",
         },
+        "toxic_svm": {"source": "alt-profanity-check==1.9.1 (MIT): word TF-IDF + 5 calibrated linear SVMs",
+                      "vocabulary": len(toxic.vocab),
+                      "use": "an input of flagged_stack; the n-gram flagged head stands in for non-English text"},
         "hate_cue": cfg.hate_cue,
         "cue_base": dict(cfg.cue_base),
         "cue_lists": sorted(CUES),
@@ -251,7 +260,8 @@ def _write_model(out: Path, rows: Sequence[dict[str, Any]], words: Sequence[str]
 def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: int | None = None,
           lexicon_words: Sequence[str] | None = None, config: TrainConfig | None = None,
           datasets: Sequence[str] | None = None, exclude_heldout: bool = False,
-          pick_thresholds: bool = True, static: tuple[Sequence[str], np.ndarray] | None = None) -> dict[str, Any]:
+          pick_thresholds: bool = True, static: tuple[Sequence[str], np.ndarray] | None = None,
+          toxic: ToxicSVM | None = None) -> dict[str, Any]:
     """Train on every dataset in ``data_dir`` and write the weights directory (``meta.json`` lists the files).
 
     First the held-out stage: heads fitted on the 80 % training split and on half of the seed examples score
@@ -262,7 +272,8 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
     (bench/moderation.py): ``datasets`` restricts the training data (cross-dataset), ``exclude_heldout`` trains
     on the 80 % split only (its held-out stage then uses another 20 % of it), ``pick_thresholds=False`` skips
     the held-out stage (and the combiner: ``flagged`` is then the max rule). ``static`` is the distilled (vocabulary, vectors) pair for the semantic heads (default:
-    ``static.distill()``, ~80 s, needs the pinned MiniLM of the ``models`` extra; tests pass a tiny table).
+    ``static.distill()``, ~80 s, needs the pinned MiniLM of the ``models`` extra; tests pass a tiny table);
+    ``toxic`` the carried-over alt-profanity-check model (default: ``ToxicSVM.from_package()``).
     Returns the metadata written.
     """
     import tempfile
@@ -280,6 +291,7 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
     words = prune_lexicon(words, [r["norm"] for r in fl_rows], [r["y"]["flagged"] for r in fl_rows],
                           cfg.lexicon_min_count)
     static = static if static is not None else distill()
+    toxic = toxic if toxic is not None else ToxicSVM.from_package()
     seeds = seed_examples(seed)
 
     # the held-out stage's split: the 20 % held-out split, or (when that is excluded for evaluation) another 20 %
@@ -290,7 +302,7 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
     if held_rows and pick_thresholds:
         with tempfile.TemporaryDirectory() as tmp:
             def fit(name: str, seed_part: Sequence[dict[str, Any]]) -> Path:
-                _write_model(Path(tmp) / name, train_rows, words, seed_part, static, cfg, seed, {})
+                _write_model(Path(tmp) / name, train_rows, words, seed_part, static, toxic, cfg, seed, {})
                 return Path(tmp) / name
 
             extra = held_out_stage(fit, held_rows, seeds, cfg, seed)
@@ -308,7 +320,7 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
                                                 "semantic_window_chars")},
         "command": "PYTHONPATH=src python -m hybridgate.models.moderation.train --data ../shared/datasets/moderation",
     }
-    return _write_model(Path(out_dir), rows, words, seeds, static, cfg, seed, extra)
+    return _write_model(Path(out_dir), rows, words, seeds, static, toxic, cfg, seed, extra)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
