@@ -2,8 +2,8 @@
 
 ``iter_texts`` and ``map_texts`` visit the same slots in the same order, so the i-th text
 scanned is the i-th text rewritten: message contents (strings and text parts), tool-call
-arguments, embedding and moderation inputs. Containers are copied on the way down; the
-caller's body is never mutated.
+arguments (also those of the deprecated ``function_call``), embedding and moderation inputs.
+Containers are copied on the way down; the caller's body is never mutated.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ def _message_slots(messages: list[Any]) -> Iterator[tuple[tuple, str]]:
             args = (tc.get("function") or {}).get("arguments") if isinstance(tc, dict) else None
             if isinstance(args, str):
                 yield (i, "tool_calls", k, "function", "arguments"), args
+        legacy = m.get("function_call")  # the deprecated function-calling API, still accepted upstream
+        if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+            yield (i, "function_call", "arguments"), legacy["arguments"]
 
 
 def _input_slots(inp: Any) -> Iterator[tuple[tuple, str]]:
