@@ -7,7 +7,8 @@ and optionally to an allow-list of providers. The strictest treatment wins. In-h
 always see the original data (unless the request is refused).
 
 **Fails closed:** a class the config does not know, a detector that errors or exceeds its
-time budget, all leave the request in-house (or refused, if so configured) — never sent out.
+time budget, content it cannot read (file or audio parts, token ids), all leave the request
+in-house (or refused, if so configured) — never sent out.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..context import RequestContext
 from ..errors import PolicyRefused
 from .pii import PIIDetector
 from .pseudonym import Pseudonymiser
-from .texts import iter_texts
+from .texts import iter_texts, unscanned
 
 __all__ = ["DataPolicy", "Decision", "STRICTNESS"]
 
@@ -104,6 +105,11 @@ class DataPolicy:
             raise PolicyRefused(f"request refused by data policy: {d.explain()}")
         pii = self.config.pii
         if not (partners_possible and pii.enabled and STRICTNESS[d.treatment] < STRICTNESS["in_house_only"]):
+            return d
+        opaque = unscanned(method, body)
+        if opaque:  # what the detector cannot read may hold personal data: fail closed, as on a detector error
+            self._tighten(d, self.config.on_detector_error, f"the PII scan cannot read {', '.join(sorted(opaque))}: "
+                                                            f"{self.config.on_detector_error}")
             return d
         texts = [t for _, t in iter_texts(method, body)]
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["iter_texts", "map_response_texts", "map_texts"]
+__all__ = ["iter_texts", "map_response_texts", "map_texts", "unscanned"]
 
 
 def _message_slots(messages: list[Any]) -> Iterator[tuple[tuple, str]]:
@@ -52,6 +52,30 @@ def _slots(method: str, body: dict[str, Any]) -> Iterator[tuple[str, tuple, str]
     else:
         for path, text in _input_slots(body.get("input")):
             yield "input", path, text
+
+
+_SEEN_PARTS = frozenset({"text", "image_url"})  # text is scanned; images are re-encoded and documented as sent
+
+
+def unscanned(method: str, body: dict[str, Any]) -> set[str]:
+    """What of ``body`` would leave without the PII scan having read it: content parts other than text and
+    images (``file``, ``input_audio`` ...) and token ids, by kind."""
+    found: set[str] = set()
+    if method in ("chat", "chat_stream"):
+        for m in body.get("messages") or ():
+            content = m.get("content") if isinstance(m, dict) else None
+            for part in content if isinstance(content, list) else ():
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind not in _SEEN_PARTS:
+                    found.add(f"{kind or 'untyped'} part")
+        return found
+    inp = body.get("input")
+    for item in inp if isinstance(inp, list) else ():
+        if isinstance(item, (int, list)):
+            found.add("token ids")
+        elif isinstance(item, dict) and item.get("type") not in _SEEN_PARTS:
+            found.add(f"{item.get('type') or 'untyped'} part")
+    return found
 
 
 def iter_texts(method: str, body: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
