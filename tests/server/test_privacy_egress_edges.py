@@ -30,6 +30,42 @@ def test_legacy_function_call_arguments_are_pseudonymised(tmp_path, emulator, ga
     assert "<EMAIL_ADDRESS_1>" in wire
 
 
+def _text_cut_inside_a_name(size: int) -> str:
+    """A long text whose last space before ``size`` is the one inside "Maria Gonzalez": cutting there would
+    leave "Maria" in one piece and "Gonzalez" in the next."""
+    filler = "We met at the library and talked about books for a long while. " * 4
+    room = size - 10 - len("Please call ")
+    cut = filler[:room].rfind(" ")
+    head = filler[:cut] + "." * (room - cut - 1) + " Please call "
+    text = head + "Maria Gonzalez tomorrow about the reading list. " + "See you soon at the library. " * 10
+    assert text.rfind(" ", size // 2, size) == len(head) + len("Maria")
+    return text
+
+
+def test_moderation_pieces_never_cut_a_detected_value_in_two(tmp_path, emulator, gateway_server):
+    """Texts longer than ``vendor_max_chars`` go to a partner's moderation endpoint in pieces. A piece boundary
+    inside a detected name must not let its halves leave unpseudonymised."""
+    partner = emulator("openai")
+    size = 200
+    text = _text_cut_inside_a_name(size)
+    cfg = {"state_dir": str(tmp_path),
+           "providers": {"partner": {"type": "openai", "base_url": partner.url, "api_key": "sk-partner"}},
+           "routes": {"omni": {"capability": "moderation", "targets": ["partner:omni-moderation-latest"],
+                               "default": True}},
+           "features": {"moderation": {"vendor_max_chars": size, "language": {"detect": False}}},
+           "apps": {"test": {"key": APP_KEY}}}
+    srv = gateway_server(cfg)
+    r = httpx.post(srv.url + "/v1/moderate", json={"input": [text]},
+                   headers={"authorization": f"Bearer {APP_KEY}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    sent = [q["body"] for q in partner.requests if q["path"].endswith("/moderations")]
+    assert sent, "the partner was not asked"
+    pieces = [p for body in sent for p in (body["input"] if isinstance(body["input"], list) else [body["input"]])]
+    assert len(pieces) > 1  # the text did go in pieces
+    for piece in pieces:
+        assert "Maria" not in piece and "Gonzalez" not in piece, piece
+
+
 def test_content_the_pii_scan_cannot_read_stays_in_house(tmp_path, emulator, gateway_server):
     """A file part (here a text file with an e-mail in it) is opaque to the PII detector: the request fails
     closed, as on a detector error, instead of going to the partner unscanned."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -29,7 +30,8 @@ from ..llm_answers import answer_text, ask_with_repair, describe, load_json
 from .options import CATEGORIES, OPENAI_CATEGORIES, LLMOptions
 from .schemas import Item, Scored, combine
 
-__all__ = ["Answer", "BUILTIN_POLICY", "LLMModerator", "PolicyPrompt", "chunks", "parse_answer", "response_schema"]
+__all__ = ["Answer", "BUILTIN_POLICY", "LLMModerator", "PolicyPrompt", "chunks", "detected_values",
+           "parse_answer", "response_schema"]
 
 BUILTIN_POLICY = Path(__file__).resolve().parent / "templates" / "policy.txt"
 _SECTIONS = ("system", "user", "repair")
@@ -88,19 +90,50 @@ def parse_answer(content: str | None, n: int) -> list[Scored]:
     return out
 
 
-def chunks(text: str, size: int) -> list[str]:
-    """``text`` in pieces of at most ``size`` characters, cut at whitespace where possible."""
+def _finditer(text: str, value: str) -> Iterable[int]:
+    i = text.find(value)
+    while i >= 0:
+        yield i
+        i = text.find(value, i + 1)
+
+
+def _spans(text: str, keep: Iterable[str]) -> list[tuple[int, int]]:
+    """Where the ``keep`` strings occur in ``text``, overlapping occurrences merged, in order."""
+    found = sorted((i, i + len(v)) for v in keep if v for i in _finditer(text, v))
+    merged: list[tuple[int, int]] = []
+    for s, e in found:
+        if merged and s < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def chunks(text: str, size: int, keep: Iterable[str] = ()) -> list[str]:
+    """``text`` in pieces of at most ``size`` characters, cut at whitespace where possible, and never inside
+    an occurrence of a ``keep`` string (the request's detected personal data: a value cut in two is found, and
+    pseudonymised, in neither piece); a piece grows past ``size`` rather than cut one."""
     if len(text) <= size:
         return [text]
+    spans = _spans(text, keep)
     out, start = [], 0
     while start < len(text):
         end = min(start + size, len(text))
         if end < len(text):
             cut = text.rfind(" ", start + size // 2, end)
             end = cut if cut > start else end
+            for s, e in spans:
+                if s < end < e:
+                    end = s if s > start else e
+                    break
         out.append(text[start:end])
         start = end
     return out
+
+
+def detected_values(ctx: RequestContext) -> list[str]:
+    """The personal data the data policy detected in this request (what ``chunks`` must not cut)."""
+    return [value for value, _ in getattr(ctx.privacy, "values", None) or ()]
 
 
 @dataclass(frozen=True)
@@ -195,15 +228,15 @@ class LLMModerator:
     async def score(self, cand: Any, items: list[Item], ctx: RequestContext) -> list[Scored]:
         """One judgement per item (long texts in pieces, the maximum over pieces)."""
         ctx.extra.setdefault("moderation_policy", self.prompt.id)
-        size = self.options.max_chars
+        size, keep = self.options.max_chars, detected_values(ctx)
         pieces: list[tuple[int, str]] = []
         jobs: list[tuple[list[int], list[str], tuple[str, ...]]] = []
         for i, it in enumerate(items):
             if it.images:
-                jobs.append(([i], [chunks(it.text, size)[0] if it.texts else "(no text: judge the images)"],
+                jobs.append(([i], [chunks(it.text, size, keep)[0] if it.texts else "(no text: judge the images)"],
                              it.images))
             else:
-                pieces.extend((i, piece) for piece in chunks(it.text, size))
+                pieces.extend((i, piece) for piece in chunks(it.text, size, keep))
         step = self.options.batch_size
         for k in range(0, len(pieces), step):
             batch = pieces[k:k + step]

@@ -18,7 +18,7 @@ from typing import Any
 from ...context import RequestContext
 from ...errors import ProviderBadOutput, ProviderInvalidRequest
 from ...providers import Capability
-from .llm import LLMModerator, chunks
+from .llm import LLMModerator, chunks, detected_values
 from .schemas import Item, Scored, combine, normalise_result
 
 __all__ = ["CannotServe", "Scorer", "mode_of"]
@@ -81,7 +81,7 @@ class Scorer:
 
     async def _vendor(self, cand: Any, items: list[Item], ctx: RequestContext) -> list[Scored]:
         in_house = getattr(cand.provider, "in_house", False)
-        size = self.vendor_max_chars
+        size, keep = self.vendor_max_chars, detected_values(ctx)
         pieces: list[tuple[int, str]] = []
         singles: list[int] = []
         for i, it in enumerate(items):
@@ -90,7 +90,7 @@ class Scorer:
             elif in_house:  # the in-house model chunks long texts itself
                 pieces.append((i, it.text))
             else:
-                pieces.extend((i, p) for p in chunks(it.text, size))
+                pieces.extend((i, p) for p in chunks(it.text, size, keep))
         jobs: list[tuple[list[int], Any, int]] = []
         step = max(len(pieces), 1) if in_house else self.vendor_batch
         for k in range(0, len(pieces), step):
