@@ -80,3 +80,18 @@ def test_content_the_pii_scan_cannot_read_stays_in_house(tmp_path, emulator, gat
     ]}])
     assert raw.headers["x-hybridgate-provider"] == "llama"
     assert partner.emulator.count == 0
+
+
+def test_a_misshapen_hybridgate_extension_is_refused_not_ignored(tmp_path, emulator, gateway_server):
+    """``hybridgate`` must be an object. Sent as a list (a plausible slip for ``data_classes``), it was dropped
+    without a word, and with it the request's declared data classes: the private message went to the partner."""
+    import openai
+    import pytest
+
+    partner, llama = emulator("openai"), emulator("openai")
+    srv = gateway_server(make_config(tmp_path, partner, inhouse=llama))
+    with pytest.raises(openai.UnprocessableEntityError) as info:
+        client(srv).chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}],
+                                            extra_body={"hybridgate": ["private_message"]})
+    assert info.value.body["code"] == "validation_error" and info.value.body["param"] == "hybridgate"
+    assert partner.emulator.count == 0 and llama.emulator.count == 0

@@ -43,6 +43,9 @@ async def _body(request: Request, schema: Any) -> dict[str, Any]:
     ctx = request_context(request)
     ctx.request_bytes = len(raw)
     ext = body.pop("hybridgate", None)
+    if ext is not None and not isinstance(ext, dict):  # ignoring it would drop the data classes it declares
+        raise ValidationFailed('hybridgate must be an object, e.g. {"data_classes": ["private_message"]}',
+                               param="hybridgate")
     classes = {c.strip() for c in request.headers.get("x-hybridgate-data-classes", "").split(",") if c.strip()}
     if isinstance(ext, dict):
         listed = ext.get("data_classes") or []
