@@ -95,3 +95,17 @@ def test_a_misshapen_hybridgate_extension_is_refused_not_ignored(tmp_path, emula
                                             extra_body={"hybridgate": ["private_message"]})
     assert info.value.body["code"] == "validation_error" and info.value.body["param"] == "hybridgate"
     assert partner.emulator.count == 0 and llama.emulator.count == 0
+
+
+def test_stream_options_of_the_wrong_type_is_a_typed_422(tmp_path, emulator, gateway_server):
+    """Bad input gets a typed 4xx in the error shape, not a 500."""
+    import openai
+    import pytest
+
+    partner = emulator("openai")
+    srv = gateway_server(make_config(tmp_path, partner))
+    with pytest.raises(openai.UnprocessableEntityError) as info:
+        list(client(srv).chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}],
+                                                 stream=True, stream_options="include_usage"))
+    assert info.value.body["code"] == "validation_error" and info.value.body["request_id"]
+    assert partner.emulator.count == 0
