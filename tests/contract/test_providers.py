@@ -227,3 +227,27 @@ async def test_secrets_never_in_repr(make):
     p, _ = make("openai")
     assert "secret-key-1" not in repr(p) and "secret-key-1" not in repr(p.config)
     await p.aclose()
+
+
+MISSHAPEN = [
+    ("openai", {"choices": ["oops"]}),
+    ("anthropic", {"type": "message", "content": ["oops"]}),
+    ("anthropic", {"type": "message", "content": [], "usage": "lots"}),
+    ("gemini", {"candidates": ["oops"]}),
+]
+
+
+@pytest.mark.parametrize(("ptype", "data"), MISSHAPEN, ids=[f"{t}-{i}" for i, (t, _) in enumerate(MISSHAPEN)])
+async def test_misshapen_json_answers_are_bad_output(make, ptype, data):
+    """Valid JSON of the wrong shape is the vendor's bad output (the route's next candidate gets the request, the
+    breaker counts it), not an internal error that ends the request with a 500 or reaches the client as is."""
+    p, _ = make(ptype)
+
+    async def answer(*args, **kwargs):
+        return data, {}
+
+    p.http.request_json = answer
+    with pytest.raises(ProviderBadOutput) as info:
+        await p.chat(chat_body(ptype), RequestContext())
+    assert info.value.provider == f"{ptype}-under-test"
+    await p.aclose()

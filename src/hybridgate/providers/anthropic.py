@@ -292,7 +292,11 @@ class AnthropicProvider(BaseProvider):
         data, _ = await self.http.request_json("POST", "/v1/messages", self._on_error, req, ctx=ctx)
         if not isinstance(data, dict) or data.get("type") != "message":
             raise ProviderBadOutput(f"{self.name}: response is not a message", provider=self.name)
-        return from_anthropic_response(data)
+        try:
+            return from_anthropic_response(data)
+        except (AttributeError, TypeError, ValueError) as exc:  # a message of the wrong shape
+            raise ProviderBadOutput(f"{self.name}: unexpected messages response ({exc})",
+                                    provider=self.name) from exc
 
     async def chat_stream(self, body: dict[str, Any], ctx: RequestContext) -> AsyncIterator[list[dict[str, Any]]]:
         self._check_images("chat_stream", body)

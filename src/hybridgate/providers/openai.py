@@ -88,7 +88,8 @@ class OpenAIProvider(BaseProvider):
     async def chat(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         self._check_images("chat", body)
         data, _ = await self.http.request_json("POST", "/chat/completions", self._on_error, body, ctx=ctx)
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
             raise ProviderBadOutput(f"{self.name}: chat response has no choices", provider=self.name)
         return data
 
