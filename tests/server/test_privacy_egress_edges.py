@@ -109,3 +109,22 @@ def test_stream_options_of_the_wrong_type_is_a_typed_422(tmp_path, emulator, gat
                                                  stream=True, stream_options="include_usage"))
     assert info.value.body["code"] == "validation_error" and info.value.body["request_id"]
     assert partner.emulator.count == 0
+
+
+PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n"
+       "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n-----END PRIVATE KEY-----")
+
+
+def test_json_mode_answer_is_still_json_after_restore(tmp_path, emulator, gateway_server):
+    """A restored value with a line break (a PEM key) inside a JSON-mode answer must be escaped as JSON wants,
+    plain and streamed: the client's ``json.loads`` of the content must give back the original text."""
+    partner = emulator("openai")
+    srv = gateway_server(make_config(tmp_path, partner))
+    text = f"Is this key safe to share?\n{PEM}"
+    ask = {"model": "chat", "messages": [{"role": "user", "content": text}], "response_format": {"type": "json_object"}}
+    r = client(srv).chat.completions.create(**ask)
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEF" not in partner.requests[-1]["raw"]  # the key itself was pseudonymised
+    assert json.loads(r.choices[0].message.content) == {"echo": text}
+    streamed = "".join(c.choices[0].delta.content or "" for c in client(srv).chat.completions.create(**ask, stream=True)
+                       if c.choices)
+    assert json.loads(streamed) == {"echo": text}

@@ -3,7 +3,8 @@
 Applies only when the request's ``Decision`` says ``pseudonymise`` and the wrapped provider is
 a partner: every text slot is rewritten with typed placeholders (``<PERSON_1>``), the provider
 sees only those, and the placeholders in its answer — plain, tool-call arguments, or streamed
-and split across chunks — are turned back into the originals before the client sees them.
+and split across chunks — are turned back into the originals before the client sees them (JSON-escaped
+inside JSON: tool-call arguments and JSON-mode answers).
 Placeholders a model mangled are restored; ones it invented are left as they are.
 
 Images go first, for every partner call whatever the decision: each is validated, stripped of its
@@ -65,6 +66,12 @@ def pseudonymised_body(method: str, body: dict[str, Any], decision: Decision) ->
     return map_texts(method, body, lambda i, t: p.pseudonymise(t, _occurrences(t, decision.values)))
 
 
+def _json_mode(body: dict[str, Any]) -> bool:
+    """Whether the answer's content is JSON (``response_format`` json_object or json_schema)."""
+    rf = body.get("response_format")
+    return isinstance(rf, dict) and rf.get("type") in ("json_object", "json_schema")
+
+
 def _innermost(obj: Any, attr: str, default: Any) -> Any:
     """``attr`` of the first layer that has it, looking through wrappers' ``inner``."""
     while obj is not None:
@@ -112,7 +119,9 @@ class PrivacyGuard(ProviderWrapper):
         if d is None:
             return await self.inner.chat(body, ctx)
         result = await self.inner.chat(pseudonymised_body("chat", body, d), ctx)
-        return map_response_texts(result, d.pseudonymiser.restore)
+        p, as_json = d.pseudonymiser, _json_mode(body)
+        return map_response_texts(result, lambda t: p.restore(t, in_json=as_json),
+                                  lambda t: p.restore(t, in_json=True))
 
     async def embed(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         d = self._decision(ctx)
@@ -142,11 +151,12 @@ class PrivacyGuard(ProviderWrapper):
                 yield batch
             return
         restorers: dict[tuple, StreamRestorer] = {}
+        content_json = _json_mode(body)
 
         def restorer(key: tuple) -> StreamRestorer:
             r = restorers.get(key)
-            if r is None:
-                r = restorers[key] = d.pseudonymiser.stream_restorer()
+            if r is None:  # tool-call arguments are JSON, and so is a JSON-mode answer
+                r = restorers[key] = d.pseudonymiser.stream_restorer(in_json=key[1] == "t" or content_json)
             return r
 
         def restore(chunk: dict[str, Any]) -> None:

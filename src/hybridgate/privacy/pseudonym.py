@@ -31,6 +31,15 @@ def _label_pattern(label: str) -> str:
     return r"[\s_-]*".join(re.escape(part) for part in label.split("_") if part)
 
 
+def _in_json_string(value: str) -> str:
+    """``value`` as it must appear inside a JSON string."""
+    try:
+        json.loads(f'"{value}"')
+    except ValueError:
+        return json.dumps(value, ensure_ascii=False)[1:-1]
+    return value
+
+
 class Pseudonymiser:
     """Placeholders for one conversation or request. ``mapping`` (placeholder -> original) may seed it."""
 
@@ -104,8 +113,12 @@ class Pseudonymiser:
                 return label
         return None
 
-    def restore(self, text: str) -> str:
-        """Replace issued placeholders (also mangled ones) by their originals; unknown ones stay as they are."""
+    def restore(self, text: str, *, in_json: bool = False) -> str:
+        """Replace issued placeholders (also mangled ones) by their originals; unknown ones stay as they are.
+
+        ``in_json``: ``text`` is JSON (tool-call arguments, a JSON-mode answer) and its placeholders sit in JSON
+        strings, so an original that would break the JSON there (a quote, backslash or line break) goes in
+        escaped; one that reads as a JSON string already (it was found in JSON, e.g. tool-call arguments) as is."""
         pattern = self._regex()
         if pattern is None:
             return text
@@ -115,6 +128,8 @@ class Pseudonymiser:
             value = self._values.get((label, int(m.group("num")))) if label else None
             if value is None:
                 return m.group(0)
+            if in_json:
+                value = _in_json_string(value)
             opener, closer = m.group("open") or "", m.group("close") or ""
             if opener and closer:
                 return value
@@ -130,8 +145,8 @@ class Pseudonymiser:
         blob = json.dumps(sorted(self.mapping.items()), ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
-    def stream_restorer(self) -> StreamRestorer:
-        return StreamRestorer(self)
+    def stream_restorer(self, *, in_json: bool = False) -> StreamRestorer:
+        return StreamRestorer(self, in_json=in_json)
 
     def _viable_tail(self, s: str) -> bool:
         """Whether ``s`` (a suffix of the stream so far) could still become or extend a placeholder."""
@@ -161,9 +176,10 @@ class Pseudonymiser:
 class StreamRestorer:
     """Incremental :meth:`Pseudonymiser.restore`: ``feed`` returns text safe to emit now, ``flush`` the rest."""
 
-    def __init__(self, pseudonymiser: Pseudonymiser) -> None:
+    def __init__(self, pseudonymiser: Pseudonymiser, *, in_json: bool = False) -> None:
         self._p = pseudonymiser
         self._buf = ""
+        self._in_json = in_json
 
     def feed(self, chunk: str) -> str:
         self._buf += chunk
@@ -176,8 +192,8 @@ class StreamRestorer:
                 cut = i
                 break
         self._buf = buf[cut:]
-        return self._p.restore(buf[:cut])
+        return self._p.restore(buf[:cut], in_json=self._in_json)
 
     def flush(self) -> str:
-        out, self._buf = self._p.restore(self._buf), ""
+        out, self._buf = self._p.restore(self._buf, in_json=self._in_json), ""
         return out

@@ -103,8 +103,10 @@ def map_texts(method: str, body: dict[str, Any], fn: Callable[[int, str], str]) 
     return out
 
 
-def map_response_texts(result: dict[str, Any], fn: Callable[[str], str]) -> dict[str, Any]:
-    """Apply ``fn`` to the texts of a chat completion (contents, refusals, tool-call arguments) in place."""
+def map_response_texts(result: dict[str, Any], fn: Callable[[str], str],
+                       arguments: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """Apply ``fn`` to the texts of a chat completion (contents, refusals, tool-call arguments) in place;
+    ``arguments`` (default ``fn``) to tool-call arguments, which are JSON."""
     for choice in result.get("choices") or ():
         msg = choice.get("message") or {}
         for key in ("content", "refusal"):
@@ -113,5 +115,5 @@ def map_response_texts(result: dict[str, Any], fn: Callable[[str], str]) -> dict
         for tc in msg.get("tool_calls") or ():
             f = tc.get("function") or {}
             if isinstance(f.get("arguments"), str):
-                f["arguments"] = fn(f["arguments"])
+                f["arguments"] = (arguments or fn)(f["arguments"])
     return result

@@ -145,3 +145,15 @@ def test_property_stream_equals_batch(sample_: tuple[str, list[Entity]], cuts: l
         chunks = [candidate[a:b] for a, b in zip([0, *points], [*points, len(candidate)], strict=True)]
         r = p.stream_restorer()
         assert "".join(r.feed(c) for c in chunks) + r.flush() == p.restore(candidate)
+
+
+def test_restore_into_json_strings_keeps_the_json_valid() -> None:
+    """Tool-call arguments and JSON-mode answers: an original with a line break or quote goes in escaped, one
+    that was found in JSON (already escaped) goes in as it is; both read back as the original. Streamed too."""
+    p = Pseudonymiser({"<SECRET_1>": "line one\nline \"two\"", "<SECRET_2>": "a\\nb"})
+    args = '{"key": "<SECRET_1>", "raw": "<SECRET_2>"}'
+    assert json.loads(p.restore(args, in_json=True)) == {"key": "line one\nline \"two\"", "raw": "a\nb"}
+    r = p.stream_restorer(in_json=True)
+    streamed = "".join(r.feed(args[i:i + 5]) for i in range(0, len(args), 5)) + r.flush()
+    assert json.loads(streamed) == {"key": "line one\nline \"two\"", "raw": "a\nb"}
+    assert p.restore("<SECRET_1>") == "line one\nline \"two\""  # plain text: the original as it was
