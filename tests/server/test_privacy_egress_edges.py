@@ -128,3 +128,20 @@ def test_json_mode_answer_is_still_json_after_restore(tmp_path, emulator, gatewa
     streamed = "".join(c.choices[0].delta.content or "" for c in client(srv).chat.completions.create(**ask, stream=True)
                        if c.choices)
     assert json.loads(streamed) == {"echo": text}
+
+
+def test_values_json_encoded_into_a_prompt_are_still_pseudonymised(tmp_path, emulator, gateway_server):
+    """Several texts go to a chat model as one JSON object ``{"texts": [...]}``, where a detected name written
+    over two lines appears JSON-escaped (``Maria\\nGonzalez``): it must be found and replaced there too."""
+    from .test_translate_api import config as translate_config
+
+    partner = emulator("openai")
+    cfg = translate_config(tmp_path, emus={"openai": partner}, route=["openai:gpt-4o-mini"])
+    cfg["data_control"]["pii"] = {"enabled": True}
+    srv = gateway_server(cfg)
+    httpx.post(srv.url + "/v1/translate", headers={"authorization": f"Bearer {APP_KEY}"}, timeout=30,
+               json={"texts": ["Thanks for everything.\nBest regards,\nMaria\nGonzalez", "See you tomorrow."],
+                     "source_lang": "en", "target_lang": "de"})
+    wire = [q["raw"] for q in partner.requests if q["path"].endswith("/chat/completions")]
+    assert wire, "the partner was not asked"
+    assert not any("Gonzalez" in raw for raw in wire), wire[0]

@@ -15,6 +15,7 @@ leaves; what was sent and removed goes to the egress record through ``ctx.egress
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
@@ -45,9 +46,10 @@ def _occurrences(text: str, values: list[tuple[str, str]]) -> list[Entity]:
         start = text.find(value)
         while start >= 0:
             end = start + len(value)
-            # a whole token only: a detected "8" must not be replaced inside "1987" or "B8X"
-            glued = (_word(value[:1]) and start > 0 and _word(text[start - 1])) or (
-                _word(value[-1:]) and end < len(text) and _word(text[end]))
+            # a whole token only: a detected "8" must not be replaced inside "1987" or "B8X" (a JSON escape such
+            # as the "\n" before a name on its own line is no part of a token)
+            glued = (_word(value[:1]) and start > 0 and _word(text[start - 1]) and text[start - 2:start - 1] != "\\"
+                     ) or (_word(value[-1:]) and end < len(text) and _word(text[end]))
             if not glued and not any(s < end and start < e for s, e in taken):
                 taken.append((start, end))
                 found.append(Entity(start, end, label, 1.0, value))
@@ -55,15 +57,24 @@ def _occurrences(text: str, values: list[tuple[str, str]]) -> list[Entity]:
     return sorted(found, key=lambda e: e.start)
 
 
+def _with_json_forms(values: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The detected values and, where it differs, each one as it reads inside a JSON string (a line break as
+    ``\\n``, a quote as ``\\"``), longest first: a feature may send texts JSON-encoded (a batch of texts)."""
+    escaped = [(json.dumps(v, ensure_ascii=False)[1:-1], label) for v, label in values]
+    extra = [(e, label) for (e, label), (v, _) in zip(escaped, values, strict=True) if e != v]
+    return sorted([*values, *extra], key=lambda kv: -len(kv[0])) if extra else values
+
+
 def pseudonymised_body(method: str, body: dict[str, Any], decision: Decision) -> dict[str, Any]:
     """The body with every detected value replaced by its placeholder.
 
-    Values, not positions: a feature may wrap the user's text in a prompt of its own, and the
-    same value must get the same placeholder wherever it appears in the request."""
+    Values, not positions: a feature may wrap the user's text in a prompt of its own (also JSON-encoded),
+    and the same value must get the same placeholder wherever it appears in the request."""
     p = decision.pseudonymiser
     if p is None or not decision.values:
         return body
-    return map_texts(method, body, lambda i, t: p.pseudonymise(t, _occurrences(t, decision.values)))
+    values = _with_json_forms(decision.values)
+    return map_texts(method, body, lambda i, t: p.pseudonymise(t, _occurrences(t, values)))
 
 
 def _json_mode(body: dict[str, Any]) -> bool:
