@@ -138,10 +138,14 @@ class Accountant:
         try:
             async with AsyncExitStack() as stack:
                 hold = await self._enter(stack, ctx, body, route)
+                stream = chunks()
                 try:
-                    async for batch in chunks():
+                    async for batch in stream:
                         yield batch
                 finally:
+                    # closed early (the client left): end the upstream call now, so its attempt and egress
+                    # record are final before they are accounted (not whenever the abandoned generator is collected)
+                    await stream.aclose()  # type: ignore[attr-defined]
                     if hold is not None and ctx.attempts:
                         hold.record(self._actual(ctx))
         except BaseException as exc:

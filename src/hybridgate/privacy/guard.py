@@ -158,8 +158,12 @@ class PrivacyGuard(ProviderWrapper):
         body, ctx = await self._images("chat_stream", body, ctx)
         d = self._decision(ctx)
         if d is None:
-            async for batch in self.inner.chat_stream(body, ctx):
-                yield batch
+            stream = self.inner.chat_stream(body, ctx)
+            try:
+                async for batch in stream:
+                    yield batch
+            finally:  # closed early (the client left): the egress record of the call is closed now, not at GC
+                await stream.aclose()
             return
         restorers: dict[tuple, StreamRestorer] = {}
         content_json = _json_mode(body)

@@ -216,3 +216,21 @@ def test_pseudonymised_values_are_replaced_as_whole_tokens_only():
 
     found = _occurrences("room 8, code 1987, B8X and 8.", [("8", "ZIP_CODE")])
     assert [(e.start, e.end) for e in found] == [(5, 6), (27, 28)]
+
+
+async def test_a_stream_closed_early_ends_its_upstream_call_at_once(emulator, tmp_path):
+    """A client that stops reading (the server closes the stream when it hangs up) ends the upstream call there
+    and then: its attempt is finished as cancelled and its egress record closed before the usage record is
+    written — not whenever the garbage collector gets round to the abandoned generators."""
+    partner = emulator("openai")
+    cfg = config({"partner": partner}, {"targets": ["partner:gpt-4o-mini"]})
+    g = Gateway(parse_config({**cfg, "state_dir": str(tmp_path)}))  # usage records on (the default)
+    await g.start()
+    ctx = RequestContext()
+    batches = await g.open_stream({"model": "r", "messages": MSG, "stream": True}, ctx)
+    await anext(batches)
+    await batches.aclose()
+    assert ctx.attempts[-1].error == "cancelled" and ctx.attempts[-1].elapsed_ms is not None
+    ledger = await g.ledger.get()
+    assert [r.extra.get("stream") for r in ledger.core.iter_records()] == ["start", "end"]
+    await g.aclose()
