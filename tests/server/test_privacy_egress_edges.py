@@ -145,3 +145,16 @@ def test_values_json_encoded_into_a_prompt_are_still_pseudonymised(tmp_path, emu
     wire = [q["raw"] for q in partner.requests if q["path"].endswith("/chat/completions")]
     assert wire, "the partner was not asked"
     assert not any("Gonzalez" in raw for raw in wire), wire[0]
+
+
+def test_a_value_detected_inside_a_word_is_replaced_there_too(tmp_path, emulator, gateway_server):
+    """The detector finds the card number in "4111111111111111X" and the IP address in "192.168.1.20a"; the
+    whole-word rule that keeps a detected "8" from being replaced inside "1987" must not let them leave raw."""
+    partner = emulator("openai")
+    srv = gateway_server(make_config(tmp_path, partner))
+    text = "Charge card 4111111111111111X, log SSN 123-45-6789A and the login from 192.168.1.20a."
+    r = client(srv).chat.completions.create(model="chat", messages=[{"role": "user", "content": text}])
+    wire = partner.requests[-1]["raw"]
+    for value in ("4111111111111111", "123-45-6789", "192.168.1.20"):
+        assert value not in wire, wire
+    assert r.choices[0].message.content == f"[openai emulator] You said: {text}"

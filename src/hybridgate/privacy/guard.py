@@ -26,7 +26,7 @@ from ..providers import Provider
 from ..providers.wrapper import ProviderWrapper
 from ..providers._images import image_parts
 from .image_requests import strip_request_images
-from .policy import Decision
+from .policy import Decision, glued_to_a_word
 from .entity import Entity
 from .pseudonym import StreamRestorer
 from .texts import map_response_texts, map_texts
@@ -34,23 +34,17 @@ from .texts import map_response_texts, map_texts
 __all__ = ["PrivacyGuard", "pseudonymised_body"]
 
 
-def _word(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
-
-
-def _occurrences(text: str, values: list[tuple[str, str]]) -> list[Entity]:
-    """Every non-overlapping occurrence of the detected values in ``text`` (longest values first)."""
+def _occurrences(text: str, values: list[tuple[str, str]], glued: frozenset[str] = frozenset()) -> list[Entity]:
+    """Every non-overlapping occurrence of the detected values in ``text`` (longest values first); a whole word
+    only — a detected "8" must not be replaced inside "1987" — unless the value was detected inside a word."""
     taken: list[tuple[int, int]] = []
     found: list[Entity] = []
     for value, label in values:
         start = text.find(value)
         while start >= 0:
             end = start + len(value)
-            # a whole token only: a detected "8" must not be replaced inside "1987" or "B8X" (a JSON escape such
-            # as the "\n" before a name on its own line is no part of a token)
-            glued = (_word(value[:1]) and start > 0 and _word(text[start - 1]) and text[start - 2:start - 1] != "\\"
-                     ) or (_word(value[-1:]) and end < len(text) and _word(text[end]))
-            if not glued and not any(s < end and start < e for s, e in taken):
+            if (value in glued or not glued_to_a_word(text, start, end)) and not any(
+                    s < end and start < e for s, e in taken):
                 taken.append((start, end))
                 found.append(Entity(start, end, label, 1.0, value))
             start = text.find(value, start + 1)
@@ -74,7 +68,7 @@ def pseudonymised_body(method: str, body: dict[str, Any], decision: Decision) ->
     if p is None or not decision.values:
         return body
     values = _with_json_forms(decision.values)
-    return map_texts(method, body, lambda i, t: p.pseudonymise(t, _occurrences(t, values)))
+    return map_texts(method, body, lambda i, t: p.pseudonymise(t, _occurrences(t, values, decision.glued)))
 
 
 def _json_mode(body: dict[str, Any]) -> bool:

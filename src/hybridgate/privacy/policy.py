@@ -28,11 +28,23 @@ from .pii import PIIDetector
 from .pseudonym import Pseudonymiser
 from .texts import iter_texts, unscanned
 
-__all__ = ["DataPolicy", "Decision", "STRICTNESS"]
+__all__ = ["DataPolicy", "Decision", "STRICTNESS", "glued_to_a_word"]
 
 log = logging.getLogger("hybridgate.privacy")
 STRICTNESS = {"allow": 0, "pseudonymise": 1, "in_house_only": 2, "refuse": 3}
 _INLINE_CHARS = 4000  # shorter requests are scanned on the event loop; longer ones in a thread
+
+
+def _word(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+def glued_to_a_word(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is part of a longer word ("8" in "1987" or "B8X"); a JSON escape such as the
+    "\\n" before a name on its own line is no part of a word."""
+    value = text[start:end]
+    return (_word(value[:1]) and start > 0 and _word(text[start - 1]) and text[start - 2:start - 1] != "\\") or (
+        _word(value[-1:]) and end < len(text) and _word(text[end]))
 
 
 @dataclass(slots=True)
@@ -47,6 +59,7 @@ class Decision:
     values: list[tuple[str, str]] = field(default_factory=list)  # (detected text, label), longest first
     pseudonymiser: Pseudonymiser | None = None
     detector_failed: bool = False
+    glued: frozenset[str] = frozenset()  # values detected inside a longer word: replaced wherever they occur
 
     def allows(self, provider: Any) -> bool:
         if self.treatment == "refuse":
@@ -122,10 +135,11 @@ class DataPolicy:
             return d
         counts: Counter[str] = Counter()
         seen: dict[str, str] = {}
-        for ents in found:
+        for text, ents in zip(texts, found, strict=True):
             counts.update(e.label for e in ents)
             for e in ents:
                 seen.setdefault(e.text, e.label)
+            d.glued |= {e.text for e in ents if glued_to_a_word(text, e.start, e.end)}
         d.values = sorted(seen.items(), key=lambda kv: -len(kv[0]))
         if counts:
             d.pii_counts = dict(counts)
