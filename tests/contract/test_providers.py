@@ -251,3 +251,32 @@ async def test_misshapen_json_answers_are_bad_output(make, ptype, data):
         await p.chat(chat_body(ptype), RequestContext())
     assert info.value.provider == f"{ptype}-under-test"
     await p.aclose()
+
+
+MISSHAPEN_EVENTS = [  # (provider type, SSE event name, data): valid JSON objects of the wrong shape
+    ("openai", None, b'{"id": "c1", "object": "chat.completion.chunk", "choices": "oops"}'),
+    ("openai", None, b'{"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": "oops"}]}'),
+    ("anthropic", "message_start", b'{"type": "message_start", "message": "oops"}'),
+    ("anthropic", "content_block_delta", b'{"type": "content_block_delta", "index": 0, "delta": ["oops"]}'),
+    ("gemini", None, b'{"candidates": ["oops"]}'),
+]
+
+
+@pytest.mark.parametrize(("ptype", "event", "data"), MISSHAPEN_EVENTS,
+                         ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(MISSHAPEN_EVENTS)])
+async def test_misshapen_stream_events_are_bad_output(make, monkeypatch, ptype, event, data):
+    """A stream event of the wrong shape is the vendor's bad output (the route fails over, or continues the
+    stream elsewhere), not an internal error that ends the client's stream."""
+    from hybridgate.providers import _http
+
+    p, _ = make(ptype)
+
+    async def garbled(resp, ctx=None):
+        yield [_http.SSEEvent(event, data)]
+
+    monkeypatch.setattr(f"hybridgate.providers.{ptype}.iter_sse", garbled)
+    with pytest.raises(ProviderBadOutput) as info:
+        async for _ in p.chat_stream(chat_body(ptype), RequestContext()):
+            pass
+    assert info.value.provider == f"{ptype}-under-test"
+    await p.aclose()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -24,7 +24,8 @@ from ..config import ProviderConfig
 from ..context import Attempt, RequestContext
 from ..errors import ProviderBadOutput, ProviderTimeout, ProviderUnavailable
 
-__all__ = ["HttpClient", "SSEEvent", "drain", "event_objects", "iter_sse", "loads_event", "parse_retry_after"]
+__all__ = ["HttpClient", "SSEEvent", "drain", "event_objects", "iter_sse", "loads_event", "parse_retry_after",
+           "vendor_shape"]
 
 StatusHandler = Callable[[int, "aiohttp.typedefs.LooseHeaders", bytes], NoReturn]
 
@@ -261,3 +262,14 @@ def event_objects(provider: str, events: list[SSEEvent]) -> list[tuple[str | Non
             raise ProviderBadOutput(f"{provider}: stream event is not a JSON object", provider=provider)
         out.append((ev.event, data))
     return out
+
+
+@contextmanager
+def vendor_shape(provider: str) -> Iterator[None]:
+    """Around the mapping of a vendor's answer: a field of the wrong type met on the way (an object where a
+    list belongs, a string for an object ...) is the vendor's bad output, not an internal error."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        raise ProviderBadOutput(f"{provider}: upstream answer of an unexpected shape ({type(exc).__name__}: {exc})",
+                                provider=provider) from exc

@@ -37,7 +37,7 @@ from ..errors import (
     ProviderUnavailable,
     UnsupportedCapability,
 )
-from ._http import HttpClient, drain, event_objects, iter_sse, parse_retry_after
+from ._http import HttpClient, drain, event_objects, iter_sse, parse_retry_after, vendor_shape
 from ._images import VendorImageLimits
 from .base import BaseProvider, Capability
 
@@ -312,54 +312,55 @@ class AnthropicProvider(BaseProvider):
             return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
 
-        async with self.http.stream("/v1/messages", self._on_error, req, ctx=ctx) as resp:
-            async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash
-                async for events in reads:
-                    batch: list[dict[str, Any]] = []
-                    for name, data in event_objects(self.name, events):
-                        kind = data.get("type") or name
-                        if kind == "message_start":
-                            msg = data.get("message") or {}
-                            cid, model = msg.get("id", "msg"), msg.get("model") or model
-                            usage.update(msg.get("usage") or {})
-                            batch.append(chunk({"role": "assistant", "content": ""}))
-                        elif kind == "content_block_start":
-                            block = data.get("content_block") or {}
-                            if block.get("type") == "tool_use":
-                                idx = tool_index.setdefault(data.get("index", 0), len(tool_index))
-                                batch.append(chunk({"tool_calls": [{
-                                    "index": idx, "id": block.get("id"), "type": "function",
-                                    "function": {"name": block.get("name"), "arguments": ""}}]}))
-                            elif block.get("type") == "text" and block.get("text"):
-                                batch.append(chunk({"content": block["text"]}))
-                        elif kind == "content_block_delta":
-                            delta = data.get("delta") or {}
-                            if delta.get("type") == "text_delta":
-                                batch.append(chunk({"content": delta.get("text", "")}))
-                            elif delta.get("type") == "input_json_delta":
-                                idx = tool_index.get(data.get("index", 0), 0)
-                                batch.append(chunk({"tool_calls": [{
-                                    "index": idx, "function": {"arguments": delta.get("partial_json", "")}}]}))
-                        elif kind == "message_delta":
-                            usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
-                            reason = (data.get("delta") or {}).get("stop_reason")
-                            if reason:
-                                batch.append(chunk({}, _STOP.get(reason, "stop")))
-                        elif kind == "message_stop":
-                            stopped = True
+        with vendor_shape(self.name):  # a garbled event fails over like a cut stream
+            async with self.http.stream("/v1/messages", self._on_error, req, ctx=ctx) as resp:
+                async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash
+                    async for events in reads:
+                        batch: list[dict[str, Any]] = []
+                        for name, data in event_objects(self.name, events):
+                            kind = data.get("type") or name
+                            if kind == "message_start":
+                                msg = data.get("message") or {}
+                                cid, model = msg.get("id", "msg"), msg.get("model") or model
+                                usage.update(msg.get("usage") or {})
+                                batch.append(chunk({"role": "assistant", "content": ""}))
+                            elif kind == "content_block_start":
+                                block = data.get("content_block") or {}
+                                if block.get("type") == "tool_use":
+                                    idx = tool_index.setdefault(data.get("index", 0), len(tool_index))
+                                    batch.append(chunk({"tool_calls": [{
+                                        "index": idx, "id": block.get("id"), "type": "function",
+                                        "function": {"name": block.get("name"), "arguments": ""}}]}))
+                                elif block.get("type") == "text" and block.get("text"):
+                                    batch.append(chunk({"content": block["text"]}))
+                            elif kind == "content_block_delta":
+                                delta = data.get("delta") or {}
+                                if delta.get("type") == "text_delta":
+                                    batch.append(chunk({"content": delta.get("text", "")}))
+                                elif delta.get("type") == "input_json_delta":
+                                    idx = tool_index.get(data.get("index", 0), 0)
+                                    batch.append(chunk({"tool_calls": [{
+                                        "index": idx, "function": {"arguments": delta.get("partial_json", "")}}]}))
+                            elif kind == "message_delta":
+                                usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+                                reason = (data.get("delta") or {}).get("stop_reason")
+                                if reason:
+                                    batch.append(chunk({}, _STOP.get(reason, "stop")))
+                            elif kind == "message_stop":
+                                stopped = True
+                                break
+                            elif kind == "error":
+                                err = data.get("error") or {}
+                                raise ProviderUnavailable(f"{self.name}: error mid-stream: {err.get('type')}: "
+                                                          f"{err.get('message', '')}", provider=self.name)
+                        if stopped and include_usage:
+                            batch.append({"id": cid, "object": "chat.completion.chunk", "created": created,
+                                          "model": model, "choices": [], "usage": _usage(usage)})
+                        if batch:
+                            yield batch
+                        if stopped:
+                            await drain(resp)
                             break
-                        elif kind == "error":
-                            err = data.get("error") or {}
-                            raise ProviderUnavailable(f"{self.name}: error mid-stream: {err.get('type')}: "
-                                                      f"{err.get('message', '')}", provider=self.name)
-                    if stopped and include_usage:
-                        batch.append({"id": cid, "object": "chat.completion.chunk", "created": created,
-                                      "model": model, "choices": [], "usage": _usage(usage)})
-                    if batch:
-                        yield batch
-                    if stopped:
-                        await drain(resp)
-                        break
         if not stopped:
             raise ProviderUnavailable(f"{self.name}: stream ended without message_stop (cut)", provider=self.name)
 

@@ -32,7 +32,7 @@ from ..errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from ._http import HttpClient, event_objects, iter_sse
+from ._http import HttpClient, event_objects, iter_sse, vendor_shape
 from ._images import VendorImageLimits
 from .base import BaseProvider, Capability
 
@@ -323,35 +323,36 @@ class GeminiProvider(BaseProvider):
                     "choices": [{"index": index, "delta": delta, "finish_reason": reason, "logprobs": None}]}
 
         path = self._path(model, "streamGenerateContent")
-        async with self.http.stream(path, self._on_error, req, params={"alt": "sse"}, ctx=ctx) as resp:
-            async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash
-                async for events in reads:
-                    batch: list[dict[str, Any]] = []
-                    for _, data in event_objects(self.name, events):
-                        if "error" in data:
-                            err = data["error"] if isinstance(data["error"], dict) else {}
-                            raise ProviderUnavailable(f"{self.name}: error mid-stream: "
-                                                      f"{err.get('message', 'unknown')}", provider=self.name)
-                        usage = _usage(data.get("usageMetadata")) or usage
-                        for cand in data.get("candidates") or ():
-                            text, calls = _split_parts((cand.get("content") or {}).get("parts") or [], n_calls)
-                            n_calls += len(calls)
-                            delta: dict[str, Any] = {}
-                            if first:
-                                delta["role"] = "assistant"
-                                first = False
-                            if text:
-                                delta["content"] = text
-                            if calls:
-                                delta["tool_calls"] = calls
-                            reason = _finish(cand.get("finishReason"), n_calls > 0)
-                            finished = finished or reason is not None
-                            batch.append(chunk(cand.get("index", 0), delta, reason))
-                        if not data.get("candidates") and (data.get("promptFeedback") or {}).get("blockReason"):
-                            finished = True
-                            batch.append(chunk(0, {"role": "assistant"}, "content_filter"))
-                    if batch:
-                        yield batch
+        with vendor_shape(self.name):  # a garbled event fails over like a cut stream
+            async with self.http.stream(path, self._on_error, req, params={"alt": "sse"}, ctx=ctx) as resp:
+                async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash
+                    async for events in reads:
+                        batch: list[dict[str, Any]] = []
+                        for _, data in event_objects(self.name, events):
+                            if "error" in data:
+                                err = data["error"] if isinstance(data["error"], dict) else {}
+                                raise ProviderUnavailable(f"{self.name}: error mid-stream: "
+                                                          f"{err.get('message', 'unknown')}", provider=self.name)
+                            usage = _usage(data.get("usageMetadata")) or usage
+                            for cand in data.get("candidates") or ():
+                                text, calls = _split_parts((cand.get("content") or {}).get("parts") or [], n_calls)
+                                n_calls += len(calls)
+                                delta: dict[str, Any] = {}
+                                if first:
+                                    delta["role"] = "assistant"
+                                    first = False
+                                if text:
+                                    delta["content"] = text
+                                if calls:
+                                    delta["tool_calls"] = calls
+                                reason = _finish(cand.get("finishReason"), n_calls > 0)
+                                finished = finished or reason is not None
+                                batch.append(chunk(cand.get("index", 0), delta, reason))
+                            if not data.get("candidates") and (data.get("promptFeedback") or {}).get("blockReason"):
+                                finished = True
+                                batch.append(chunk(0, {"role": "assistant"}, "content_filter"))
+                        if batch:
+                            yield batch
         if not finished:
             raise ProviderUnavailable(f"{self.name}: stream ended without a finishReason (cut)", provider=self.name)
         if include_usage and usage:

@@ -23,7 +23,7 @@ from ..errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from ._http import HttpClient, drain, iter_sse, loads_event, parse_retry_after
+from ._http import HttpClient, drain, iter_sse, loads_event, parse_retry_after, vendor_shape
 from ._images import VendorImageLimits
 from .base import BaseProvider, Capability
 
@@ -99,32 +99,37 @@ class OpenAIProvider(BaseProvider):
         if not self.stream_usage:  # a server that rejects stream_options: its streams report no tokens
             body.pop("stream_options", None)
         finished, done = False, False
-        async with self.http.stream("/chat/completions", self._on_error, body, ctx=ctx) as resp:
-            async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash
-                async for events in reads:
-                    batch = []
-                    for ev in events:
-                        if ev.data == b"[DONE]":
-                            done = True
+        with vendor_shape(self.name):  # a garbled event fails over like a cut stream
+            async with self.http.stream("/chat/completions", self._on_error, body, ctx=ctx) as resp:
+                async with aclosing(iter_sse(resp, ctx)) as reads:  # closing stores the response hash
+                    async for events in reads:
+                        batch = []
+                        for ev in events:
+                            if ev.data == b"[DONE]":
+                                done = True
+                                break
+                            chunk = loads_event(self.name, ev.data)
+                            if not isinstance(chunk, dict):
+                                raise ProviderBadOutput(f"{self.name}: stream event is not an object",
+                                                        provider=self.name)
+                            if "error" in chunk and "choices" not in chunk:
+                                err = chunk["error"]
+                                err = err if isinstance(err, dict) else {"message": str(err)}
+                                raise ProviderUnavailable(
+                                    f"{self.name}: error mid-stream: {err.get('message', 'unknown')}",
+                                    provider=self.name)
+                            for choice in chunk.get("choices") or ():
+                                if not isinstance(choice.get("delta") or {}, dict):  # passed on as it is: check
+                                    raise ProviderBadOutput(f"{self.name}: stream delta is not an object",
+                                                            provider=self.name)
+                                if choice.get("finish_reason"):
+                                    finished = True
+                            batch.append(chunk)
+                        if batch:
+                            yield batch
+                        if done:
+                            await drain(resp)
                             break
-                        chunk = loads_event(self.name, ev.data)
-                        if not isinstance(chunk, dict):
-                            raise ProviderBadOutput(f"{self.name}: stream event is not an object", provider=self.name)
-                        if "error" in chunk and "choices" not in chunk:
-                            err = chunk["error"]
-                            err = err if isinstance(err, dict) else {"message": str(err)}
-                            raise ProviderUnavailable(
-                                f"{self.name}: error mid-stream: {err.get('message', 'unknown')}", provider=self.name
-                            )
-                        for choice in chunk.get("choices") or ():
-                            if choice.get("finish_reason"):
-                                finished = True
-                        batch.append(chunk)
-                    if batch:
-                        yield batch
-                    if done:
-                        await drain(resp)
-                        break
         if not (done and finished):
             raise ProviderUnavailable(
                 f"{self.name}: stream ended before it was complete "
