@@ -158,3 +158,23 @@ def test_a_value_detected_inside_a_word_is_replaced_there_too(tmp_path, emulator
     for value in ("4111111111111111", "123-45-6789", "192.168.1.20"):
         assert value not in wire, wire
     assert r.choices[0].message.content == f"[openai emulator] You said: {text}"
+
+
+def test_comment_authors_are_scanned_before_a_creative_prompt_leaves(tmp_path, emulator, gateway_server):
+    """A comment thread goes into the creative prompt as "1. <author>: <text>"; the author's full name is
+    personal data and must reach the partner pseudonymised like the comment's text."""
+    from .test_creative_api import SCHEMA_RULE, chat_requests
+    from .test_creative_api import make_config as creative_config
+
+    partner = emulator("openai")
+    partner.script([SCHEMA_RULE])
+    cfg = creative_config(tmp_path, partner)
+    cfg["data_control"]["pii"] = {"enabled": True}
+    srv = gateway_server(cfg)
+    thread = [{"author": "Maria Gonzalez", "text": "Is the library open on Sundays now?"},
+              {"author": "Jonathan Whitfield", "text": "I think they changed the hours last month."}]
+    r = httpx.post(srv.url + "/v1/create", headers={"authorization": f"Bearer {APP_KEY}"}, timeout=30,
+                   json={"task": "summary", "input": thread, "language": "en"})
+    wire = [q["raw"] for q in chat_requests(partner)]
+    assert wire, r.text
+    assert not any("Gonzalez" in raw or "Whitfield" in raw for raw in wire), wire[0]

@@ -57,7 +57,7 @@ from .generate import (
     verdicts_of,
     verdicts_of_decisions,
 )
-from .schemas import TASKS, CreateRequest, input_texts
+from .schemas import TASKS, CreateRequest, input_texts, policy_texts
 from .shadow import compare_creative, shadow_sample
 from .templates import Templates
 
@@ -259,7 +259,7 @@ class CreativeFeature(Feature):
 
         try:
             accepted, dropped, stats = await self.gateway.feature_call(
-                "creative", input_texts(req.input), invoke, need=self.needs(plan), ctx=ctx, app=app,
+                "creative", policy_texts(req.input), invoke, need=self.needs(plan), ctx=ctx, app=app,
                 route=route, compare=compare_creative)
         except ModerationFailed as exc:
             exc.cause.message = f"output moderation failed: {exc.cause.message}"

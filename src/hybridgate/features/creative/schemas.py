@@ -39,6 +39,7 @@ __all__ = [
     "input_images",
     "input_texts",
     "output_model",
+    "policy_texts",
 ]
 
 Task = Literal["caption", "rewrite", "hashtags", "replies", "summary", "alt_text"]
@@ -199,6 +200,15 @@ def input_texts(value: str | list[Any]) -> list[str]:
     if isinstance(value, str):
         return [value]
     return [c if isinstance(c, str) else c.text for c in value if not isinstance(c, ImagePart)]
+
+
+def policy_texts(value: str | list[Any]) -> list[str]:
+    """What the data policy scans: the input's texts, a comment with its author as the prompt shows it
+    ("author: text"), since an author's name is personal data that leaves with the prompt too."""
+    if isinstance(value, str):
+        return [value]
+    return [f"{c.author.strip()}: {c.text.strip()}" if isinstance(c, Comment) and c.author else
+            c if isinstance(c, str) else c.text for c in value if not isinstance(c, ImagePart)]
 
 
 def input_images(value: str | list[Any]) -> list[ImagePart]:

@@ -31,7 +31,7 @@ from ...errors import ProviderBadOutput, ProviderError, ValidationFailed
 from ...providers import Capability
 from ...routing import Route
 from .generate import Engine, ModerationFailed
-from .schemas import STREAMABLE, CreateRequest, input_texts
+from .schemas import STREAMABLE, CreateRequest, policy_texts
 from .shadow import compare_creative, shadow_sample
 
 __all__ = ["MAX_PIECE_CHARS", "split_sentence", "stream_events"]
@@ -144,7 +144,7 @@ async def _sentences(feature: Any, req: CreateRequest, ctx: RequestContext, app:
     async def produce() -> None:
         try:
             cand = await feature.gateway.feature_call(
-                "creative", input_texts(req.input), invoke, need=feature.needs(plan, Capability.STREAM),
+                "creative", policy_texts(req.input), invoke, need=feature.needs(plan, Capability.STREAM),
                 ctx=ctx, app=app, route=route, compare=compare_creative)
             queue.put_nowait((end, cand))
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
