@@ -12,6 +12,8 @@
   candidate and streams its continuation under the same id; otherwise (or for tool-call and
   multi-choice streams, which cannot be stitched) the error is raised and the server ends the
   stream with an explicit error event — never a normal-looking end after a truncated answer.
+  A prefix written in-house is continued only in-house: the data policy never saw that text, so
+  it is not sent to a partner (no in-house candidate left: the error is raised).
 """
 
 from __future__ import annotations
@@ -178,11 +180,14 @@ async def stream_route(route: Route, body: dict[str, Any], ctx: RequestContext,
     cands = _eligible(await route.plan(body, ctx, rng), "chat_stream", body, ctx)
     errors: list[ProviderError] = []
     delivered: list[str] = []
+    written_in_house = False  # part of the prefix comes from an in-house model: the data policy never saw it
     stream_id: str | None = None
     stitchable = (body.get("n") or 1) == 1
     for cand in cands:
         if _expired(ctx):
             break
+        if written_in_house and not cand.provider.in_house:
+            continue  # fails closed: in-house output is not sent to a partner to be continued
         req = _continuation(body, "".join(delivered)) if delivered else body
         try:
             stream, first = await with_retries(lambda: _open(cand, req, ctx), route.config.retry, ctx, rng)
@@ -207,6 +212,7 @@ async def stream_route(route: Route, body: dict[str, Any], ctx: RequestContext,
                             stitchable = False
                         if delta.get("content"):
                             delivered.append(delta["content"])
+                            written_in_house = written_in_house or cand.provider.in_house
                 yield batch
                 batch = await anext(stream, None)
         except ProviderError as exc:

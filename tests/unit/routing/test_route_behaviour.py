@@ -234,3 +234,23 @@ async def test_a_stream_closed_early_ends_its_upstream_call_at_once(emulator, tm
     ledger = await g.ledger.get()
     assert [r.extra.get("stream") for r in ledger.core.iter_records()] == ["start", "end"]
     await g.aclose()
+
+
+async def test_a_prefix_written_in_house_is_not_continued_on_a_partner(emulator):
+    """An in-house model's answer never passed the data policy (it may hold internal personal data); when its
+    stream is cut, the delivered prefix must not be sent to a partner to continue: the stream fails instead."""
+    inhouse, partner = emulator("openai", faults="cut"), emulator("openai")
+    inhouse.script([{"content": "maria.gonzalez@example.com is your account manager: write to her about the "
+                                "renewal of the contract before the end of the month, she knows the details."}])
+    cfg = config({"llama": inhouse, "partner": partner},
+                 {"targets": ["llama:llama-3.1-8b", "partner:gpt-4o-mini"], "retry": {"attempts": 1}})
+    cfg["providers"]["llama"]["in_house"] = True
+    g = Gateway(parse_config(cfg))
+    got = []
+    with pytest.raises(HybridgateError):
+        async for c in g.stream_chat({"model": "r", "messages": MSG}, RequestContext()):
+            got.append(c)
+    assert "maria.gonzalez@example.com" in "".join(c["choices"][0]["delta"].get("content") or "" for c in got
+                                                   if c["choices"])
+    assert partner.emulator.count == 0
+    await g.aclose()
