@@ -178,3 +178,45 @@ def test_comment_authors_are_scanned_before_a_creative_prompt_leaves(tmp_path, e
     wire = [q["raw"] for q in chat_requests(partner)]
     assert wire, r.text
     assert not any("Gonzalez" in raw or "Whitfield" in raw for raw in wire), wire[0]
+
+
+async def test_a_client_gone_as_the_stream_starts_ends_the_upstream_call(tmp_path, emulator, pii_detector):
+    """The client hangs up while the response headers go out, before the first piece: the upstream stream the
+    endpoint already opened (its first batch read) is closed with the response, not left to the garbage
+    collector — its attempt is over and its egress record closed when the request ends."""
+    import asyncio
+
+    from hybridgate.config import parse_config
+    from hybridgate.gateway import Gateway
+    from hybridgate.server.app import create_app
+
+    partner = emulator("openai")
+    cfg = parse_config(make_config(tmp_path, partner))
+    gw = Gateway(cfg, detector_factory=lambda: pii_detector)
+    app = create_app(cfg, gw, access_log=False)
+    await gw.start()
+    body = json.dumps({"model": "chat", "stream": True,
+                       "messages": [{"role": "user", "content": "tell me a story about seven small brave foxes"}]})
+    pending = [{"type": "http.request", "body": body.encode(), "more_body": False}]
+    gone = asyncio.Event()
+
+    async def receive() -> dict:
+        if pending:
+            return pending.pop(0)
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200
+            gone.set()  # the client hangs up as the headers go out
+            await asyncio.sleep(0.2)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "root_path": "", "query_string": b"",
+             "headers": [(b"authorization", f"Bearer {APP_KEY}".encode()), (b"content-type", b"application/json")]}
+    await app(scope, receive, send)
+    attempt = scope["hybridgate.ctx"].attempts[-1]
+    assert attempt.error == "cancelled" and attempt.elapsed_ms is not None
+    records = list((await gw.ledger.get()).core.iter_records())
+    assert [r.extra.get("stream") for r in records] == ["start", "end"]
+    await gw.aclose()

@@ -101,7 +101,7 @@ async def chat_completions(request: Request) -> Response:
             await batches.aclose()
         yield _DONE
 
-    return EventStreamResponse(sse(), _headers(request), last=_DONE)
+    return EventStreamResponse(sse(), _headers(request), last=_DONE, on_close=batches.aclose)
 
 
 @endpoint

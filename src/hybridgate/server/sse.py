@@ -7,13 +7,14 @@ is a measurable share of the work (BENCHMARKS.md, gateway overhead), so this res
 * sends each piece the body iterator yields as it comes, and the piece the iterator marks as
   last (``last``, e.g. ``data: [DONE]``) together with the end of the body — one write fewer;
 * watches for the client going away with one plain task; when it does, the streaming task is
-  cancelled, so the body iterator's ``finally`` blocks run and the upstream call is closed.
+  cancelled, so the body iterator's ``finally`` blocks run and the upstream call is closed
+  (``on_close`` closes it as well when the client left before the body's first piece).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 __all__ = ["EventStreamResponse"]
@@ -23,9 +24,11 @@ class EventStreamResponse:
     media_type = "text/event-stream"
 
     def __init__(self, body: AsyncIterator[bytes], headers: Mapping[str, str] | None = None, *,
-                 last: bytes | None = None, status_code: int = 200) -> None:
+                 last: bytes | None = None, status_code: int = 200,
+                 on_close: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.body = body
         self.last = last
+        self.on_close = on_close  # closes what the body reads, also when the body never started
         self.status_code = status_code
         self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"),
                             (b"cache-control", b"no-cache")]
@@ -68,3 +71,5 @@ class EventStreamResponse:
             closer = getattr(self.body, "aclose", None)
             if closer is not None:
                 await closer()
+            if self.on_close is not None:  # a body generator that never started runs no finally of its own
+                await self.on_close()

@@ -81,4 +81,4 @@ async def create_endpoint(request: Request) -> Response:
             await events.aclose()
         yield _DONE
 
-    return EventStreamResponse(body_iter(), _headers(request), last=_DONE)
+    return EventStreamResponse(body_iter(), _headers(request), last=_DONE, on_close=events.aclose)
