@@ -220,3 +220,16 @@ async def test_a_client_gone_as_the_stream_starts_ends_the_upstream_call(tmp_pat
     records = list((await gw.ledger.get()).core.iter_records())
     assert [r.extra.get("stream") for r in records] == ["start", "end"]
     await gw.aclose()
+
+
+def test_predicted_output_content_is_pseudonymised(tmp_path, emulator, gateway_server):
+    """``prediction.content`` (OpenAI's Predicted Outputs: usually the user's own document) leaves with the
+    request; the e-mail in it must reach the partner pseudonymised like message text."""
+    partner = emulator("openai")
+    srv = gateway_server(make_config(tmp_path, partner))
+    doc = f"Dear customer,\nplease confirm your address {EMAIL} by Friday.\n"
+    client(srv).chat.completions.create(model="chat", messages=[{"role": "user", "content": "Fix the typos."}],
+                                        prediction={"type": "content", "content": doc})
+    wire = partner.requests[-1]["raw"]
+    assert EMAIL not in wire
+    assert "<EMAIL_ADDRESS_1>" in wire

@@ -2,7 +2,8 @@
 
 ``iter_texts`` and ``map_texts`` visit the same slots in the same order, so the i-th text
 scanned is the i-th text rewritten: message contents (strings and text parts), tool-call
-arguments (also those of the deprecated ``function_call``), embedding and moderation inputs.
+arguments (also those of the deprecated ``function_call``), the predicted output's content,
+embedding and moderation inputs.
 Containers are copied on the way down; the caller's body is never mutated.
 """
 
@@ -49,6 +50,10 @@ def _slots(method: str, body: dict[str, Any]) -> Iterator[tuple[str, tuple, str]
     if method in ("chat", "chat_stream"):
         for path, text in _message_slots(body.get("messages") or []):
             yield "messages", path, text
+        prediction = body.get("prediction")  # OpenAI's predicted output: usually the user's own document
+        if isinstance(prediction, dict):
+            for path, text in _message_slots([prediction]):
+                yield "prediction", path[1:], text
     else:
         for path, text in _input_slots(body.get("input")):
             yield "input", path, text
