@@ -190,6 +190,9 @@ class NgramFeatures:
         self.word_idf = np.asarray(word_idf, np.float32)
         if len(self.char_idf) != len(self.char_vocab) or len(self.word_idf) != len(self.word_vocab):
             raise ValueError("vocabulary and idf lengths differ")
+        # converted once: a per-call conversion of ~200k weights cost more than scoring one short text
+        self._char_idf64 = self.char_idf.astype(np.float64)
+        self._word_idf64 = self.word_idf.astype(np.float64)
         hashes = hash_ngrams(self.char_vocab)
         order = np.argsort(hashes, kind="stable")
         self._char_hash_sorted = hashes[order]
@@ -255,22 +258,35 @@ class NgramFeatures:
         key = doc[hit] * np.int64(vocab.size) + self._char_hash_col[pos[hit]]
         uniq, counts = np.unique(key, return_counts=True)
         rows, cols = np.divmod(uniq, np.int64(vocab.size))
-        val = (np.log(counts.astype(np.float64)) + 1.0) * self.char_idf.astype(np.float64)[cols]
+        val = (np.log(counts.astype(np.float64)) + 1.0) * self._char_idf64[cols]
         norms = np.sqrt(np.bincount(rows, weights=val * val, minlength=len(texts)))
         val /= np.where(norms > 0, norms, 1.0)[rows]
         return rows, cols, val
+
+    def _entries(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, value) of every non-zero feature: the char block, then the word block."""
+        r1, c1, v1 = self._char_block(texts)
+        r2, c2, v2 = self._block([word_ngrams(t) for t in texts], self._word_index, self._word_idf64,
+                                 len(self.char_vocab))
+        return np.concatenate([r1, r2]), np.concatenate([c1, c2]), np.concatenate([v1, v2])
 
     def transform(self, normalized_texts: Sequence[str]) -> Any:
         """Sparse CSR matrix (n, dim), float32: [char block | word block], each L2-normalised."""
         import scipy.sparse as sp
 
         texts = list(normalized_texts)
-        r1, c1, v1 = self._char_block(texts)
-        r2, c2, v2 = self._block([word_ngrams(t) for t in texts], self._word_index,
-                                 self.word_idf.astype(np.float64), len(self.char_vocab))
-        data = np.concatenate([v1, v2]).astype(np.float32)
-        ij = (np.concatenate([r1, r2]), np.concatenate([c1, c2]))
-        return sp.csr_matrix((data, ij), shape=(len(texts), self.dim), dtype=np.float32)
+        rows, cols, vals = self._entries(texts)
+        return sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(len(texts), self.dim),
+                             dtype=np.float32)
+
+    def dot(self, normalized_texts: Sequence[str], weights: np.ndarray) -> np.ndarray:
+        """``transform(texts) @ weights`` for a (dim, k) ``weights``, in float64, without building the sparse
+        matrix (whose fixed cost dominated one-text calls); each text's sum is independent of the batch."""
+        texts = list(normalized_texts)
+        rows, cols, vals = self._entries(texts)
+        picked = weights[cols]
+        return np.stack([np.bincount(rows, weights=vals * picked[:, k], minlength=len(texts))
+                         for k in range(weights.shape[1])], axis=1)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The idf vectors (the vocabularies are plain lists: ``char_vocab``, ``word_vocab``)."""

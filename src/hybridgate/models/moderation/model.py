@@ -188,10 +188,9 @@ class ModerationModel:
     def _logits_and_cues(self, normalized_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Raw head logits (n, n_heads) and cue-list hit counts (n, lists) for already-normalised texts."""
         st = self._ensure_loaded()
-        x = st["features"].transform(normalized_texts)
         hits = cue_hits(normalized_texts, st["matcher"])
         lex = lexicon_features(hits[:, 0]) * st["lexicon_scale"]
-        logits = np.asarray(x @ st["coef_ngram"]) + lex @ st["coef_lex"] + st["intercept"]
+        logits = st["features"].dot(normalized_texts, st["coef_ngram"]) + lex @ st["coef_lex"] + st["intercept"]
         return logits, hits[:, 1:]
 
     def head_logits(self, normalized_texts: Sequence[str]) -> np.ndarray:
