@@ -233,3 +233,27 @@ def test_predicted_output_content_is_pseudonymised(tmp_path, emulator, gateway_s
     wire = partner.requests[-1]["raw"]
     assert EMAIL not in wire
     assert "<EMAIL_ADDRESS_1>" in wire
+
+
+def test_misshapen_tool_fields_are_a_typed_422_for_every_vendor(emulator, gateway_server):
+    """Tools, tool_choice and tool calls of the wrong type are bad input: a 422 in the error shape before anything
+    is sent, not a 500 from the vendor mapping (Anthropic and Gemini map these fields themselves)."""
+    from ..conftest import partner_config
+
+    emus = {"anthropic": emulator("anthropic"), "gemini": emulator("gemini")}
+    srv = gateway_server(partner_config(emus))
+    user = {"role": "user", "content": "What is the weather in Lisbon?"}
+    bad = [
+        {"messages": [user], "tools": [{"type": "function", "function": {"description": "no name"}}]},
+        {"messages": [user], "tools": [{"type": "function"}]},
+        {"messages": [user], "tool_choice": ["get_weather"]},
+        {"messages": [user, {"role": "assistant", "content": None, "tool_calls": "get_weather"}]},
+        {"messages": [user, {"role": "assistant", "content": None, "tool_calls": ["get_weather"]}]},
+    ]
+    for vendor in emus:
+        for body in bad:
+            r = httpx.post(srv.url + "/v1/chat/completions", headers={"authorization": f"Bearer {APP_KEY}"},
+                           json={"model": f"{vendor}-chat", **body}, timeout=20)
+            assert r.status_code == 422, (vendor, body, r.text)
+            assert r.json()["error"]["code"] == "validation_error"
+    assert all(e.emulator.count == 0 for e in emus.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InvalidJSON, ValidationFailed
 
@@ -20,9 +20,36 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class FunctionRef(_Open):
+    name: str = Field(min_length=1)
+
+
+class ToolCall(_Open):
+    function: FunctionRef | None = None  # a function call names its function (a custom tool call has none)
+
+
 class Message(_Open):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class Tool(_Open):
+    """A tool definition; a ``function`` tool names its function (vendors that map tools need the name)."""
+
+    type: str
+    function: FunctionRef | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Tool:
+        if self.type == "function" and self.function is None:
+            raise ValueError("a function tool needs function: {name, description?, parameters?}")
+        return self
+
+
+class NamedToolChoice(_Open):
+    type: str
+    function: FunctionRef | None = None
 
 
 class ChatRequest(_Open):
@@ -36,7 +63,8 @@ class ChatRequest(_Open):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     stop: str | list[str] | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: str | NamedToolChoice | None = None
     response_format: dict[str, Any] | None = None
 
 
