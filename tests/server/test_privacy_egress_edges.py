@@ -257,3 +257,19 @@ def test_misshapen_tool_fields_are_a_typed_422_for_every_vendor(emulator, gatewa
             assert r.status_code == 422, (vendor, body, r.text)
             assert r.json()["error"]["code"] == "validation_error"
     assert all(e.emulator.count == 0 for e in emus.values())
+
+
+def test_a_text_part_whose_text_is_not_a_string_is_refused_before_it_leaves(tmp_path, emulator, gateway_server):
+    """A text part carrying a number (here a phone number) is not scanned (only strings are) and used to go out
+    as it was; it is bad input: a 422, and nothing reaches the partner."""
+    partner = emulator("openai")
+    srv = gateway_server(make_config(tmp_path, partner))
+    r = httpx.post(srv.url + "/v1/chat/completions", headers={"authorization": f"Bearer {APP_KEY}"}, timeout=20,
+                   json={"model": "chat", "messages": [{"role": "user", "content": [
+                       {"type": "text", "text": "Call me back on"}, {"type": "text", "text": 4155550132}]}]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
+    r = httpx.post(srv.url + "/v1/moderations", headers={"authorization": f"Bearer {APP_KEY}"}, timeout=20,
+                   json={"input": [{"type": "text", "text": 4155550132}]})
+    assert r.status_code == 422, r.text
+    assert partner.emulator.count == 0

@@ -28,9 +28,22 @@ class ToolCall(_Open):
     function: FunctionRef | None = None  # a function call names its function (a custom tool call has none)
 
 
+class ContentPart(_Open):
+    """A content part; a text part's text is a string (the data policy scans strings only)."""
+
+    type: str
+    text: Any = None
+
+    @model_validator(mode="after")
+    def _text(self) -> ContentPart:
+        if self.type == "text" and not isinstance(self.text, str):
+            raise ValueError("a text part needs text: a string")
+        return self
+
+
 class Message(_Open):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
     tool_calls: list[ToolCall] | None = None
 
 
@@ -77,7 +90,7 @@ class EmbeddingsRequest(_Open):
 
 class ModerationsRequest(_Open):
     model: str | None = None
-    input: str | list[str] | list[dict[str, Any]]
+    input: str | list[str] | list[ContentPart]
 
 
 def parse_body(raw: bytes, schema: type[BaseModel] | None = None) -> dict[str, Any]:
