@@ -127,7 +127,8 @@ class RouteConfig(_Strict):
     hedge_after_ms: float | Literal["p95"] | None = Field(
         None, description="start the next target too if the first has not answered after this long")
     stream_failover: Literal["continue", "error"] = Field(
-        "continue", description="mid-stream failure: resume on the next target, or end with an error event")
+        "continue", description="mid-stream failure: resume on the next target (text written in-house resumes "
+                                "only on in-house targets: the data policy never saw it), or end with an error event")
     stream_idle_timeout_s: float = Field(30.0, gt=0, description="a stream silent this long is stalled")
     caps: dict[str, float] = Field(default_factory=dict, description="max share of this route's traffic per vendor")
     cap_window_s: float = Field(300.0, gt=0)
