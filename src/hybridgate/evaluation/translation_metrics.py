@@ -70,6 +70,8 @@ def read_translation_data(path: str | Path) -> list[dict[str, Any]]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg})") from exc
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object")
             missing = [k for k in _REQUIRED if not isinstance(record.get(k), str)]
             if missing:
                 raise ValueError(f"{path}:{lineno}: missing or non-string {', '.join(missing)}")

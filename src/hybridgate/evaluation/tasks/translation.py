@@ -63,7 +63,10 @@ class TranslationTask:
         self._lines = len(records)
         for i, r in enumerate(records):
             r["_line"] = i
-        return records[:limit] if limit is not None else records
+        records = records[:limit] if limit is not None else records
+        if not records:
+            raise InvalidRequest(f"{path}: no records to score")
+        return records
 
     def default_targets(self, gateway: Any) -> list[EvalTarget]:
         route = gateway.features["translation"].resolve_route(None)
