@@ -44,3 +44,13 @@ def test_translation_data_without_records_is_a_clear_error(tmp_path: Path, body:
     hyp.write_text("b\n" if body.strip() else "")
     res = _eval(tmp_path, "translation", data, "--hypotheses", str(hyp), *limit)
     _typed_failure(res, "empty.jsonl", "no records")
+
+
+@pytest.mark.parametrize("span", [{"start": "x", "end": 5, "label": "PERSON"},
+                                  {"start": 3, "end": None, "label": "PERSON"},
+                                  {"start": 6, "end": 3, "label": "PERSON"},  # would count as caught
+                                  {"start": 3, "end": 60, "label": "PERSON"}])
+def test_pii_span_of_the_wrong_type_or_out_of_the_text_is_a_clear_error(tmp_path: Path, span: dict) -> None:
+    data = tmp_path / "pii.jsonl"
+    data.write_text(json.dumps({"text": "hi Bob", "spans": [span]}) + "\n")
+    _typed_failure(_eval(tmp_path, "pii", data), "pii.jsonl:1", "spans")

@@ -20,6 +20,11 @@ def _check(obj: dict[str, Any]) -> str | None:
     spans = obj.get("spans")
     if not isinstance(spans, list) or not all(isinstance(s, dict) and {"start", "end", "label"} <= set(s) for s in spans):
         return "'spans' must be a list of {start, end, label}"
+    for s in spans:
+        start, end = s["start"], s["end"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)) \
+                or not 0 <= start <= end <= len(obj["text"]):
+            return f"'spans': start and end must be integers with 0 <= start <= end <= len(text), got {start!r}, {end!r}"
     return None
 
 
