@@ -75,3 +75,15 @@ def test_report_exits_non_zero_only_when_rows_failed(tmp_path: Path, capsys) -> 
     with pytest.raises(typer.Exit) as exc:
         run_and_report(bad, tmp_path / "out.jsonl")
     assert exc.value.exit_code != 0 and "not both" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_column_or_row(tmp_path: Path) -> None:
+    from hybridgate.features.moderation.batch import read_rows
+
+    csv_file = tmp_path / "in.csv"  # as spreadsheet programs save "CSV UTF-8"
+    csv_file.write_bytes("id,text\nA,hello\nB,bye\n".encode("utf-8-sig"))
+    assert list(read_rows(csv_file)) == [("A", {"id": "A", "text": "hello"}), ("B", {"id": "B", "text": "bye"})]
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_bytes('{"id": "A", "text": "hello"}\n'.encode("utf-8-sig"))
+    assert list(read_rows(jsonl)) == [("A", {"id": "A", "text": "hello"})]
+

@@ -57,13 +57,16 @@ def read_rows(path: Path, id_field: str = "id") -> Iterator[tuple[str, dict[str,
     """``(key, row)`` per data row of a JSONL, CSV or TSV file (a bad JSON line yields ``{"_error": ...}``)."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        with path.open(newline="", encoding="utf-8") as fh:
+        # utf-8-sig: a byte order mark must not rename the first column
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             for n, row in enumerate(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","), 1):
                 yield _key(row.get(id_field), n), dict(row)
         return
     with path.open("rb") as fh:
         n = 0
         for line in fh:
+            if n == 0:
+                line = line.removeprefix(b"\xef\xbb\xbf")
             if not line.strip():
                 continue
             n += 1
