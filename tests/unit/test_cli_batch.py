@@ -87,3 +87,16 @@ def test_a_byte_order_mark_does_not_hide_the_first_column_or_row(tmp_path: Path)
     jsonl.write_bytes('{"id": "A", "text": "hello"}\n'.encode("utf-8-sig"))
     assert list(read_rows(jsonl)) == [("A", {"id": "A", "text": "hello"})]
 
+
+def test_a_csv_row_that_is_not_utf8_fails_alone(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from hybridgate.features.moderation.batch import pending_rows
+
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"id,text\nA,hello\nB,caf\xe9\nC,bye\n")
+    stats = SimpleNamespace(rows=0, duplicates=0, skipped=0)
+    rows = pending_rows(src, tmp_path / "out.jsonl", stats)
+    assert [k for k, _ in rows] == ["A", "B", "C"] and stats.rows == 3
+    assert rows[0][1]["text"] == "hello" and rows[2][1]["text"] == "bye"
+    assert "not valid UTF-8" in rows[1][1]["_error"]

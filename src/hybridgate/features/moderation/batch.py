@@ -53,14 +53,26 @@ def _key(value: Any, fallback: int) -> str:
     return str(fallback) if value is None or value == "" else str(value)
 
 
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a byte that was not UTF-8, kept as a lone surrogate
+        return False
+    return True
+
+
 def read_rows(path: Path, id_field: str = "id") -> Iterator[tuple[str, dict[str, Any]]]:
     """``(key, row)`` per data row of a JSONL, CSV or TSV file (a bad JSON line yields ``{"_error": ...}``)."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        # utf-8-sig: a byte order mark must not rename the first column
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        # utf-8-sig: a byte order mark must not rename the first column; bad bytes fail their own row only
+        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
             for n, row in enumerate(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","), 1):
-                yield _key(row.get(id_field), n), dict(row)
+                key = _key(row.get(id_field), n)
+                if not all(_is_utf8(v) for v in row.values() if isinstance(v, str)):
+                    yield key if _is_utf8(key) else str(n), {"_error": f"row {n} is not valid UTF-8"}
+                    continue
+                yield key, dict(row)
         return
     with path.open("rb") as fh:
         n = 0
