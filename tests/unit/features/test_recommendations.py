@@ -101,6 +101,15 @@ def test_csv_with_types_jsonl_and_line_numbers_in_errors(tmp_path):
     assert read_item_file(ij)[0] == ItemRow("p1", "Pasta", "A recipe", {"v": 1, "cuisine": "it"})
 
 
+
+@pytest.mark.parametrize(("rating", "stamp"), [("inf", "10"), ("1e39", "10"), ("4", "inf"), ("4", "-inf"),
+                                               ("4", "nan"), ("4", "1e30")])
+def test_csv_events_with_a_non_finite_weight_or_timestamp_are_a_clear_error(tmp_path, rating, stamp):
+    p = tmp_path / "events.csv"  # POST /v1/events refuses these; the import must too, naming the line
+    p.write_text(f"user,item,rating,timestamp\nalice,song-1,4,10\nalice,song-2,{rating},{stamp}\n")
+    with pytest.raises(InvalidRequest, match=r"events.csv:3: .*finite"):
+        read_event_file(p)
+
 # ---------------------------------------------------------------- life cycle
 def _service(tmp_path, **opts):
     o = Options.model_validate({"encoder": "hashing", **opts})

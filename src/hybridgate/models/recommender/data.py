@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +147,20 @@ def _is_number(s: str) -> bool:
     return True
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _finite(text: str, path: str | Path, line: int, what: str, bound: float) -> float:
+    """``float(text)``, or ValueError naming the line when it is not a finite number within ``±bound``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{path}:{line}: {what} {text!r} is not a number") from None
+    if not math.isfinite(value) or abs(value) > bound:
+        raise ValueError(f"{path}:{line}: {what} {text!r} is not a finite number in range")
+    return value
+
+
 def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
     low = [h.strip().lower() for h in header]
     for n in names:
@@ -193,9 +208,9 @@ def read_interactions(path: str | Path, *, delimiter: str | None = None) -> Inte
         users.append(row[ui].strip())
         items.append(row[ii].strip())
         w = row[ri].strip() if ri is not None and ri < len(row) else ""
-        weights.append(float(w) if w else 1.0)
+        weights.append(_finite(w, path, n, "rating", _F32_MAX) if w else 1.0)
         t = row[ti].strip() if ti is not None and ti < len(row) else ""
-        stamps.append(int(float(t)) if t and _is_number(t) else 0)
+        stamps.append(int(_finite(t, path, n, "timestamp", 2.0**62)) if t and _is_number(t) else 0)
         hidden.append(ki is not None and ki < len(row) and row[ki].strip().lower() == "hide")
     return Interactions(
         users=_as_id_array(users),
