@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         """Generate variants through the configured route (moderated, as over HTTP); prints the result JSON."""
         from .cli import _fail, _load
         from .errors import HybridgateError
+        from .features import require
         from .gateway import Gateway
 
         cfg = _load(config)
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
 
         async def main() -> dict:
             async with Gateway(cfg) as gw:
-                return await gw.features["creative"].create({k: v for k, v in body.items() if v is not None})
+                return await require(gw, "creative").create({k: v for k, v in body.items() if v is not None})
 
         try:
             result = asyncio.run(main())

@@ -47,6 +47,7 @@ def register(app: typer.Typer) -> None:
         """Moderate a file of texts/images into a JSONL of decisions (resumable; prints throughput)."""
         from .cli import _load
         from .features.moderation.batch import run_batch
+        from .features import require
         from .gateway import Gateway
 
         cfg = _load(config)
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
 
         async def main() -> Any:
             async with Gateway(cfg) as gw:
-                feature = gw.features["moderation"]
+                feature = require(gw, "moderation")
                 return await run_batch(feature, source, out, route=batch_route(feature, provider or [], route, _chain_capability),
                                        app_name=app_name, batch_size=batch_size, concurrency=concurrency,
                                        limit=limit, quiet=quiet, id_field=id_field, text_field=text_field,

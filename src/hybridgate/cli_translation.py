@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
         from .errors import InvalidRequest
         from .features.translation.batch import run_batch
         from .features.translation.options import LANG_CODE
+        from .features import require
         from .gateway import Gateway
 
         cfg = _load(config)
@@ -53,7 +54,7 @@ def register(app: typer.Typer) -> None:
 
         async def main() -> Any:
             async with Gateway(cfg) as gw:
-                feature = gw.features["translation"]
+                feature = require(gw, "translation")
                 chain = batch_route(feature, provider or [], route, lambda _: "translation")
                 return await run_batch(feature, source, out, target=tgt, source_lang=src, route=chain,
                                        app_name=app_name, batch_size=batch_size, concurrency=concurrency,

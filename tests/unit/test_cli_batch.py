@@ -100,3 +100,23 @@ def test_a_csv_row_that_is_not_utf8_fails_alone(tmp_path: Path) -> None:
     assert [k for k, _ in rows] == ["A", "B", "C"] and stats.rows == 3
     assert rows[0][1]["text"] == "hello" and rows[2][1]["text"] == "bye"
     assert "not valid UTF-8" in rows[1][1]["_error"]
+
+
+@pytest.mark.parametrize(("command", "feature"), [(["moderate"], "moderation"),
+                                                  (["translate", "--target", "de"], "translation")])
+def test_a_batch_on_a_config_without_the_feature_is_a_clear_error(tmp_path: Path, command: list[str],
+                                                                  feature: str) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from hybridgate.cli import app as cli_app
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state")}))  # no features, no feature routes
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "hello"}\n')
+    res = CliRunner().invoke(cli_app, [command[0], str(src), *command[1:], "--out", str(tmp_path / "out.jsonl"),
+                                       "--config", str(cfg), "-q"])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), repr(res.exception)
+    assert f"the {feature} feature is off" in res.output

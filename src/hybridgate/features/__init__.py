@@ -11,7 +11,7 @@ from .base import Feature
 if TYPE_CHECKING:  # pragma: no cover
     from ..gateway import Gateway
 
-__all__ = ["FEATURES", "PATHS", "Feature", "build_features", "enabled"]
+__all__ = ["FEATURES", "PATHS", "Feature", "build_features", "enabled", "require"]
 
 FEATURES = MappingProxyType({
     "recommendations": "hybridgate.features.recommendations:RecommendationsFeature",
@@ -34,6 +34,17 @@ def enabled(name: str, config: Any) -> bool:
     """A feature is on when the config lists it under ``features:`` or routes something to it; the rest of
     the config pays nothing for it (no routes, no start-up work, no memory)."""
     return name in config.features or any(r.capability == name for r in config.routes.values())
+
+
+def require(gateway: Any, name: str) -> Feature:
+    """The gateway's ``name`` feature, or NotConfigured saying how to switch it on (CLIs, eval tasks)."""
+    feature = gateway.features.get(name)
+    if feature is None:
+        from ..errors import NotConfigured
+
+        raise NotConfigured(f"the {name} feature is off in {gateway.config.source}: add `features: {{{name}: {{}}}}` "
+                            f"or a route with `capability: {name}` to the config")
+    return feature
 
 
 def build_features(gateway: Gateway) -> dict[str, Feature]:

@@ -54,3 +54,9 @@ def test_pii_span_of_the_wrong_type_or_out_of_the_text_is_a_clear_error(tmp_path
     data = tmp_path / "pii.jsonl"
     data.write_text(json.dumps({"text": "hi Bob", "spans": [span]}) + "\n")
     _typed_failure(_eval(tmp_path, "pii", data), "pii.jsonl:1", "spans")
+
+
+def test_translation_eval_on_a_config_without_the_feature_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "dev.jsonl"
+    data.write_text(ROW + "\n")
+    _typed_failure(_eval(tmp_path, "translation", data), "the translation feature is off")

@@ -36,6 +36,7 @@ import orjson
 
 from ...context import RequestContext
 from ...errors import HybridgateError
+from ...features import require
 from ...providers import Capability
 from ..runner import EvalTarget
 from .data import read_jsonl
@@ -93,7 +94,7 @@ class CreativeTask:
         return read_jsonl(path, _check, limit)
 
     def default_targets(self, gateway: Any) -> list[EvalTarget]:
-        route = gateway.features["creative"].resolve_route(None)
+        route = require(gateway, "creative").resolve_route(None)
         return [EvalTarget(c.provider.name, provider=c.provider.name, model=c.model) for c in route.candidates]
 
     @staticmethod
@@ -107,7 +108,7 @@ class CreativeTask:
         return None
 
     async def predict(self, gateway: Any, target: EvalTarget, item: dict[str, Any], ctx: RequestContext) -> Any:
-        feature = gateway.features["creative"]
+        feature = require(gateway, "creative")
         model = target.model or self._model_for(gateway, target.provider)
         route = gateway.route_for_provider(target.provider, "creative", model)
         req = {k: item[k] for k in ("task", "input", "language", "tone", "length", "n") if k in item}

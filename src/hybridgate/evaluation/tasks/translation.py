@@ -24,6 +24,7 @@ from typing import Any
 
 from ...context import RequestContext
 from ...errors import InvalidRequest
+from ...features import require
 from ..runner import EvalTarget
 from ..translation_metrics import load_hypotheses, read_translation_data, score_by_pair, score_translation
 
@@ -69,7 +70,7 @@ class TranslationTask:
         return records
 
     def default_targets(self, gateway: Any) -> list[EvalTarget]:
-        route = gateway.features["translation"].resolve_route(None)
+        route = require(gateway, "translation").resolve_route(None)
         return [EvalTarget(c.provider.name, provider=c.provider.name, model=c.model) for c in route.candidates]
 
     def _file(self, path: Path) -> list[str]:
@@ -88,7 +89,7 @@ class TranslationTask:
     async def predict(self, gateway: Any, target: EvalTarget, item: dict[str, Any], ctx: RequestContext) -> str:
         if target.hypotheses is not None:
             return self._file(target.hypotheses)[item.get("_line", 0)]
-        feature = gateway.features["translation"]
+        feature = require(gateway, "translation")
         if target.provider is not None:
             spec = target.provider if target.model is None else f"{target.provider}:{target.model}"
             route = feature.route_for_provider(spec)
