@@ -47,7 +47,7 @@ def batch_route(feature: Any, providers: list[str], route: str | None,
 
 
 def check_io(source: Path, out: Path) -> None:
-    """Exit with a typed error when the input is missing or the output would overwrite it."""
+    """Exit with a typed error when the input is missing, or the output would overwrite it or cannot be written."""
     from .cli import _fail
     from .errors import InvalidRequest
 
@@ -55,6 +55,12 @@ def check_io(source: Path, out: Path) -> None:
         _fail(InvalidRequest(f"{source}: no such file"))
     if out.resolve() == source.resolve():
         _fail(InvalidRequest("--out must not be the input file"))
+    try:  # appending nothing changes nothing, and fails now rather than after the first batch
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("ab"):
+            pass
+    except OSError as exc:
+        _fail(InvalidRequest(f"--out {out}: cannot write ({exc.strerror or exc})"))
 
 
 def run_and_report(main: Callable[[], Coroutine[Any, Any, Any]], out: Path) -> None:

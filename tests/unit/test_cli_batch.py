@@ -120,3 +120,12 @@ def test_a_batch_on_a_config_without_the_feature_is_a_clear_error(tmp_path: Path
                                        "--config", str(cfg), "-q"])
     assert res.exit_code == 1 and isinstance(res.exception, SystemExit), repr(res.exception)
     assert f"the {feature} feature is off" in res.output
+
+
+def test_an_out_path_that_cannot_be_written_is_a_typed_error_before_any_work(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("{}\n")
+    for out in (tmp_path, src / "out.jsonl"):  # a directory; a path under a file
+        with pytest.raises(typer.Exit) as exc:
+            check_io(src, out)
+        assert exc.value.exit_code == 1 and "cannot write" in capsys.readouterr().err
