@@ -166,6 +166,18 @@ def test_auth_permissions_and_422s(tmp_path, gateway_server):
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
 
 
+def test_an_event_timestamp_out_of_range_is_a_422_and_does_not_break_later_writes(tmp_path, gateway_server):
+    c = client(gateway_server(config(tmp_path)))
+    for stamp in (1e300, 2**63, 10**30, "10000-01-01", "0001-01-01T00:00:00+14:00", -1):
+        r = c.post("/events", json={"user": "a", "item": "b", "timestamp": stamp})
+        assert r.status_code == 422, (stamp, r.text)
+        assert r.json()["error"]["code"] == "validation_error" and r.json()["error"]["param"] == "timestamp"
+    # nothing bad was stored: later events and items are still taken (a stored 1e300 made every sync fail)
+    assert c.post("/events", json={"user": "a", "item": "b", "timestamp": "9999-12-31T23:59:59Z"}).status_code == 200
+    assert c.post("/events", json={"user": "a", "item": "c"}).status_code == 200
+    assert c.post("/items", json={"id": "b", "title": "B"}).status_code == 200
+
+
 def test_partner_rerank_sees_no_user_data_and_is_on_the_ledger(tmp_path, synth, emulator, gateway_server):
     partner = emulator("openai")
     load_with_cli(tmp_path, synth)

@@ -35,22 +35,27 @@ Id = Annotated[str, BeforeValidator(_as_id)]
 Scalar = str | int | float | bool
 
 
+_MAX_TS = 253402300799.0  # 9999-12-31T23:59:59Z; later stamps overflow the int64 seconds the model keeps
+
+
 def _timestamp(v: Any) -> float | None:
     if v is None:
         return None
     if isinstance(v, bool):
         raise ValueError("timestamp must be Unix seconds or an ISO-8601 string")
     if isinstance(v, (int, float)):
-        if not math.isfinite(v) or v < 0:
-            raise ValueError("timestamp must be a finite, non-negative number of seconds")
-        return float(v)
-    if isinstance(v, str):
+        ts = float(v)
+    elif isinstance(v, str):
         try:
             dt = datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ValueError("timestamp must be Unix seconds or an ISO-8601 string") from None
-        return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
-    raise ValueError("timestamp must be Unix seconds or an ISO-8601 string")
+        ts = (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+    else:
+        raise ValueError("timestamp must be Unix seconds or an ISO-8601 string")
+    if not (math.isfinite(ts) and 0 <= ts <= _MAX_TS):
+        raise ValueError("timestamp must be between 1970-01-01 and 9999-12-31 (0 to 253402300799 seconds)")
+    return ts
 
 
 class _Body(BaseModel):
