@@ -24,7 +24,8 @@ def _check(obj: dict[str, Any]) -> str | None:
         start, end = s["start"], s["end"]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)) \
                 or not 0 <= start <= end <= len(obj["text"]):
-            return f"'spans': start and end must be integers with 0 <= start <= end <= len(text), got {start!r}, {end!r}"
+            return (f"'spans': start and end must be integers with 0 <= start <= end <= len(text), "
+                    f"got {start!r}, {end!r}")
     return None
 
 
