@@ -99,7 +99,12 @@ async def test_attempt_timeout_retries_are_capped_by_the_total_deadline(emulator
     assert 0.9 <= took < 1.4, took
     assert 3 <= len(ctx.attempts) <= 4 and slow.emulator.count == len(ctx.attempts)
     assert all(a.error == "provider_timeout" for a in ctx.attempts)
-    assert ctx.attempts[-1].elapsed_ms < 300  # the last try got only what was left of the deadline
+    # the last try got only what was left of the deadline: it ends with it (give or take scheduling), whether
+    # three tries filled the second (the third then had a full 0.3 s left) or a fourth got the remainder
+    last = ctx.attempts[-1]
+    assert last.started - t0 + last.elapsed_ms / 1000 < 1.0 + 0.15
+    if len(ctx.attempts) == 4:
+        assert last.elapsed_ms < 300
     await g.aclose()
 
 
