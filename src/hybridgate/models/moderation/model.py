@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,16 @@ def _windows(texts: Sequence[str], chars: int) -> tuple[np.ndarray, list[str]]:
             owners.append(i)
             windows.append(w)
     return np.asarray(owners, dtype=np.int64), windows
+
+
+def _window_max(texts: Sequence[str], chars: int, score: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """``score`` of every ``chars``-character window of every text ((windows,) or (windows, k) scores in
+    [0, 1]), each text's maximum over its windows."""
+    owners, windows = _windows(texts, chars)
+    per_window = score(windows)
+    out = np.zeros((len(texts), *per_window.shape[1:]))
+    np.maximum.at(out, owners, per_window)
+    return out
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -202,12 +212,13 @@ class ModerationModel:
         """Semantic head probabilities (a text longer than the window scores as its strongest window) and, under
         ``"english"``, how English each text looks (the semantic view's weight)."""
         sem = st["semantic"]
-        owners, windows = _windows(normalized_texts, sem["window_chars"])
-        # float64: a float32 product would depend (in the last bits) on how many texts share the batch
-        emb = sem["embedder"].embed(windows).astype(np.float64)
-        per_window = _sigmoid(emb @ sem["coef"] + sem["intercept"])
-        probs = np.zeros((len(normalized_texts), per_window.shape[1]))
-        np.maximum.at(probs, owners, per_window)
+
+        def heads(windows: list[str]) -> np.ndarray:
+            # float64: a float32 product would depend (in the last bits) on how many texts share the batch
+            emb = sem["embedder"].embed(windows).astype(np.float64)
+            return _sigmoid(emb @ sem["coef"] + sem["intercept"])
+
+        probs = _window_max(normalized_texts, sem["window_chars"], heads)
         out = {h: probs[:, j] for j, h in enumerate(sem["heads"])}
         out["english"] = np.fromiter((english_share(t) for t in normalized_texts), dtype=np.float64,
                                      count=len(normalized_texts))
@@ -228,9 +239,7 @@ class ModerationModel:
         parts = self._category_parts(st, _sigmoid(logits), cues, semantic)
         # English tweets and comments: like the semantic view, a longer piece scores as its strongest window;
         # for text that does not look English the multilingual n-gram ``flagged`` head takes its place
-        owners, windows = _windows(pieces, st["semantic"]["window_chars"])
-        toxic = np.zeros(len(pieces))
-        np.maximum.at(toxic, owners, st["toxic"].predict(windows))
+        toxic = _window_max(pieces, st["semantic"]["window_chars"], st["toxic"].predict)
         english = semantic["english"]
         parts["toxic_svm"] = english * toxic + (1.0 - english) * parts["flagged_head"]
         return parts
