@@ -198,7 +198,8 @@ def default_config(environ: Mapping[str, str] | None = None) -> Config:
       server (vLLM, llama.cpp, Ollama) as the in-house chat model;
     * each partner whose key variable is set is added with a route of its own, and the
       ``default`` chat route falls back from in-house to the partners in that order;
-    * one app, ``default``, whose key is ``HYBRIDGATE_APP_KEY`` (default ``hg-local-dev-key``).
+    * one app, ``default``, whose key is ``HYBRIDGATE_APP_KEY`` (default ``hg-local-dev-key``);
+    * ``HYBRIDGATE_USER_ID_KEY`` is ``data_control.user_id_key`` (end-user ids to partners: keyed hashes).
     """
     environ = os.environ if environ is None else environ
     providers: dict[str, Any] = {"local": {"type": "local", "in_house": True}}
@@ -231,6 +232,8 @@ def default_config(environ: Mapping[str, str] | None = None) -> Config:
         "providers": providers,
         "routes": routes,
         "apps": {"default": {"key": environ.get("HYBRIDGATE_APP_KEY", "hg-local-dev-key")}},
+        # end-user ids leave for partners as keyed hashes with a key, and not at all without one
+        "data_control": {"user_id_key": environ.get("HYBRIDGATE_USER_ID_KEY") or None},
         # every feature is on; the ones without a provider answer 503 saying what to configure
         "features": {"moderation": {}, "translation": {}, "recommendations": {}, "creative": {}},
     }

@@ -208,6 +208,20 @@ class DataControlConfig(_Strict):
     unknown_class: Treatment = Field("in_house_only", description="a class the config does not know fails closed")
     pii: PIIRule = Field(default_factory=PIIRule)
     on_detector_error: Literal["in_house_only", "refuse"] = "in_house_only"
+    user_id_key: SecretStr | None = Field(
+        None, description="key of the HMAC that end-user ids (user, safety_identifier, prompt_cache_key, metadata "
+                          "values, messages[].name) become before they leave for a partner; unset or empty: those "
+                          "fields are dropped from partner requests (privacy/identifiers.py)")
+
+    @field_validator("user_id_key", mode="before")
+    @classmethod
+    def _user_id_key(cls, v: Any) -> Any:
+        raw = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if raw is None or raw == "":  # "${HYBRIDGATE_USER_ID_KEY:-}" with the variable unset
+            return None
+        if isinstance(raw, str) and len(raw) < 16:
+            raise ValueError("the user id key needs at least 16 characters (e.g. the output of `openssl rand -hex 32`)")
+        return v
 
     @field_validator("classes", mode="before")
     @classmethod

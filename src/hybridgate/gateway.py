@@ -5,7 +5,8 @@
 
 Each provider is wrapped once, at start-up, in small layers (outermost first):
 ``GuardedProvider`` (attempt record, timeouts, circuit breaker) → for partners only:
-``PrivacyGuard`` (pseudonymise / restore) → ``EgressRecorder`` (ledger) → the provider.
+``PrivacyGuard`` (pseudonymise / restore) → ``IdentifierGuard`` (end-user ids as keyed hashes)
+→ ``EgressRecorder`` (ledger) → the provider.
 Per request: resolve the route → data policy decides who may see the data → the route runs
 its candidates (retries, fallback, hedging, stream failover).
 
@@ -32,6 +33,7 @@ from .ledger.accounting import Accountant, UsageHandle
 from .ledger.recorder import EgressRecorder, LedgerHandle
 from .ledger.store import ledger_url
 from .privacy.guard import PrivacyGuard
+from .privacy.identifiers import IdentifierGuard, IdentifierHasher
 from .privacy.policy import DataPolicy
 from .providers import Provider, build_provider
 from .config import RouteConfig
@@ -79,6 +81,8 @@ class Gateway:
         self.ledger = LedgerHandle(ledger_url(config), store_raw=config.ledger.store_raw)
         self.data_policy = DataPolicy(config.data_control, detector_factory)
         self.providers: dict[str, Provider] = {}
+        key = config.data_control.user_id_key
+        user_ids = IdentifierHasher(key.get_secret_value() if key is not None else None)
 
         def egress_cost(p: Any, model: str, prompt_tokens: int, completion_tokens: int) -> float:
             # the accountant's price table (built below; only called once requests flow)
@@ -87,7 +91,8 @@ class Gateway:
         for name, pc in config.providers.items():
             provider: Provider = build_provider(name, pc)
             if not provider.in_house:
-                provider = PrivacyGuard(EgressRecorder(provider, self.ledger, egress_cost), images=config.images)
+                provider = PrivacyGuard(IdentifierGuard(EgressRecorder(provider, self.ledger, egress_cost), user_ids),
+                                        images=config.images)
             self.providers[name] = GuardedProvider(provider, CircuitBreaker(name, pc.breaker))
         self.shares = open_shares_store(config.state)  # vendor shares for caps: in-process or Redis
         self.routes: dict[str, Route] = build_routes(config, self.providers, self.shares)
