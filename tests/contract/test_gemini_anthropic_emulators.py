@@ -98,3 +98,13 @@ def test_anthropic_sdk_tool_use_and_errors(aclient, emulator):
     with pytest.raises(anthropic.APIStatusError) as info:
         c3.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 529 and info.value.body["error"]["type"] == "overloaded_error"
+
+
+def test_anthropic_metadata_user_id_is_at_most_256_characters(aclient):
+    emu, client = aclient
+    ask = dict(model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    client.messages.create(metadata={"user_id": "u" * 256}, **ask)
+    assert emu.requests[-1]["body"]["metadata"] == {"user_id": "u" * 256}
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.create(metadata={"user_id": "u" * 257}, **ask)
+    assert "metadata.user_id" in info.value.body["error"]["message"]

@@ -113,12 +113,37 @@ def test_anthropic_and_gemini_receive_no_raw_ids(tmp_path, vendors, gateway_serv
     r = ask(c, "claude", **IDS)
     assert r.choices[0].message.content
     body = sent(vendors["anthropic"])
-    assert body["metadata"] == {"user_id": token(EMAIL)}  # Anthropic's end-user id: the hash
+    # Anthropic's end-user id: the hash of safety_identifier, which wins over user when both are sent
+    assert body["metadata"] == {"user_id": token(ACCOUNT)}
     assert [m["role"] for m in body["messages"]] == ["user"] and body["system"] == "Be brief."
     assert ask(c, "gemini", **IDS).choices[0].message.content
     assert vendors["gemini"].requests[-1]["body"]["contents"][0]["parts"] == [{"text": "hello there"}]
     assert_no_raw_ids(vendors["anthropic"])
     assert_no_raw_ids(vendors["gemini"])
+
+
+def test_anthropic_receives_the_hashed_safety_identifier_as_metadata_user_id(tmp_path, vendors, gateway_server):
+    srv = gateway_server(make_config(tmp_path, vendors))
+    c = client(srv)
+    anthropic = vendors["anthropic"]
+    # an app that moved from `user` to `safety_identifier`: plain and streamed
+    assert ask(c, "claude", safety_identifier=ACCOUNT).choices[0].message.content
+    assert sent(anthropic)["metadata"] == {"user_id": token(ACCOUNT)}
+    assert "".join(ch.choices[0].delta.content or "" for ch in ask(c, "claude", stream=True,
+                                                                    safety_identifier=ACCOUNT) if ch.choices)
+    assert sent(anthropic)["stream"] is True and sent(anthropic)["metadata"] == {"user_id": token(ACCOUNT)}
+    # the same through extra_body, as with an SDK that lacks the parameter
+    ask(c, "claude", extra_body={"safety_identifier": ACCOUNT})
+    assert sent(anthropic)["metadata"] == {"user_id": token(ACCOUNT)}
+    # `user` alone still maps; another app gets another hash
+    ask(c, "claude", user=EMAIL)
+    assert sent(anthropic)["metadata"] == {"user_id": token(EMAIL)}
+    ask(client(srv, OTHER_KEY), "claude", safety_identifier=ACCOUNT)
+    assert sent(anthropic)["metadata"] == {"user_id": token(ACCOUNT, "other")} != {"user_id": token(ACCOUNT)}
+    assert len(anthropic.requests) == 5
+    for q in anthropic.requests:
+        assert not {"user", "safety_identifier"} & q["body"].keys()  # only metadata.user_id carries it
+    assert_no_raw_ids(anthropic)
 
 
 def test_in_house_providers_receive_the_ids_as_sent(tmp_path, vendors, gateway_server):

@@ -104,6 +104,9 @@ class AnthropicEmulator(EmulatorBase):
             return self.error(400, "messages: first message must use the \"user\" role")
         if (problem := _message_problem(msgs)) is not None:
             return self.error(400, problem)
+        user_id = (body.get("metadata") or {}).get("user_id")
+        if user_id is not None and (not isinstance(user_id, str) or len(user_id) > 256):
+            return self.error(400, "metadata.user_id: expected a string of at most 256 characters")
         fmt = (body.get("output_config") or {}).get("format")
         if fmt is not None and (fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict)):
             return self.error(400, "output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}")

@@ -4,7 +4,8 @@ Apps name their end users in request fields the PII scan does not read (and shou
 such as "u-1234" as phone numbers). Before a request leaves for a partner, these fields are rewritten:
 
 * ``user``, ``safety_identifier``, ``prompt_cache_key`` (OpenAI's end-user id, its successor, and the cache
-  key OpenAI says replaces it; Anthropic's adapter sends ``user`` as ``metadata.user_id``);
+  key OpenAI says replaces it; Anthropic's adapter sends ``safety_identifier``, or else ``user``, as
+  ``metadata.user_id``);
 * the string values of ``metadata`` (its keys pass as they are);
 * ``messages[].name`` of system, developer, user and assistant turns (the participant's name; the ``name``
   of a deprecated ``function`` turn is a function's name and is left alone).

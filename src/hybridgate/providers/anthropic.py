@@ -6,6 +6,7 @@ Mapping, OpenAI -> Anthropic:
   max_(completion_)tokens -> ``max_tokens`` (required there; default from options);
   stop -> ``stop_sequences``;  tools -> ``{name, description, input_schema}``;
   tool_choice auto/required/none/{function} -> auto/any/none/tool.
+  safety_identifier (else user) -> ``metadata.user_id`` (see ``_end_user_id``).
   ``response_format``: JSON is asked for in the system prompt (the schema, if given, spelled out
   there with every constraint); a ``json_schema`` is also sent as ``output_config.format``
   (structured outputs, Claude 4.5 and later; option ``structured_outputs: false`` for older models)
@@ -17,6 +18,7 @@ Back: text blocks -> content, tool_use -> tool_calls, stop_reason -> finish_reas
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -157,6 +159,26 @@ def _open_object(node: Any) -> bool:
     return any(_open_object(v) for k, v in node.items() if k not in ("enum", "const", "default", "examples"))
 
 
+# Anthropic's API reference caps metadata.user_id at 256 characters (later pages say 512; 256 holds for both)
+_USER_ID_MAX = 256
+
+
+def _end_user_id(body: dict[str, Any]) -> str | None:
+    """The value for ``metadata.user_id``: ``safety_identifier`` if set, else ``user``, else None.
+
+    ``safety_identifier`` wins when both are set: OpenAI introduced it to replace ``user`` as the end-user id for
+    abuse detection, which is what Anthropic's ``user_id`` is for, while ``user`` may be a legacy value the app
+    still sends. The body has already been through IdentifierGuard, so for partners the value is an ``hg-`` hash
+    (35 characters) or absent. An id longer than Anthropic allows (possible only unhashed, i.e. for an in-house
+    provider) is sent as its SHA-256 hex (64 characters): opaque, stable and still one per user, where cutting it
+    short could merge users and sending it whole gets a 400."""
+    for field in ("safety_identifier", "user"):
+        if value := body.get(field):
+            value = str(value)
+            return value if len(value) <= _USER_ID_MAX else hashlib.sha256(value.encode()).hexdigest()
+    return None
+
+
 def to_anthropic_request(body: dict[str, Any], default_max_tokens: int = 4096,
                          structured_outputs: bool = True) -> dict[str, Any]:
     if (body.get("n") or 1) > 1:
@@ -229,8 +251,8 @@ def to_anthropic_request(body: dict[str, Any], default_max_tokens: int = 4096,
         if body.get("parallel_tool_calls") is False and tc["type"] != "none":
             tc["disable_parallel_tool_use"] = True
         out["tool_choice"] = tc
-    if body.get("user"):
-        out["metadata"] = {"user_id": str(body["user"])}
+    if (user_id := _end_user_id(body)) is not None:
+        out["metadata"] = {"user_id": user_id}
     return out
 
 
