@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import sha256_file
 from ..errors import NotConfigured
+from .files import sha256_file
 
 __all__ = ["MINILM_SHA256", "MiniLM", "minilm_dir"]
 

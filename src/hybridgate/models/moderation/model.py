@@ -31,8 +31,8 @@ from .lexicon import LEXICON_LIST, IdentityMask, cue_hits, cue_patterns, lexicon
 from .static import StaticEmbedder, english_share
 from .toxic_svm import ToxicSVM
 
-__all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "STACK_INPUTS", "SEED_HEADS", "TOXICITY_HEAD", "ModerationModel", "weights_dir",
-           "chunk_text", "flagged_score", "logit"]
+__all__ = ["OPENAI_CATEGORIES", "CATEGORIES", "STACK_INPUTS", "SEED_HEADS", "TOXICITY_HEAD", "ModerationModel",
+           "weights_dir", "chunk_text", "sentence_pieces", "flagged_score", "logit"]
 
 OPENAI_CATEGORIES: tuple[str, ...] = (
     "sexual",
