@@ -107,8 +107,12 @@ class Config(_Strict):
 
     @property
     def version_hash(self) -> str:
-        """A short content hash of the routing-relevant config (secrets excluded)."""
+        """A short content hash of the routing-relevant config (secrets excluded). The end-user id key counts by
+        its fingerprint, not the key: rotating it changes the version, as it changes every id partners see."""
         data = self.model_dump(mode="json", exclude={"apps", "source", "ledger", "server", "state", "budgets"})
+        fingerprint = self.data_control.user_id_key_fingerprint
+        if fingerprint is not None:  # the dump masks the key as "**********"; without one it stays None
+            data["data_control"]["user_id_key"] = f"hmac-sha256:{fingerprint}"
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
 
 

@@ -5,6 +5,8 @@ Providers, routes and their policies, apps, data control, ledger, budgets and pr
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -212,6 +214,16 @@ class DataControlConfig(_Strict):
         None, description="key of the HMAC that end-user ids (user, safety_identifier, prompt_cache_key, metadata "
                           "values, messages[].name) become before they leave for a partner; unset or empty: those "
                           "fields are dropped from partner requests (privacy/identifiers.py)")
+
+    @property
+    def user_id_key_fingerprint(self) -> str | None:
+        """12 hex digits of HMAC-SHA256(user_id_key, a fixed label), None without a key: tells one key from
+        another (the policy version covers it, so rotating the key changes the version) yet, being keyed and
+        one-way, neither reveals the key nor lets a guess of it be checked without computing the HMAC."""
+        if self.user_id_key is None:
+            return None
+        key = self.user_id_key.get_secret_value().encode("utf-8")
+        return hmac.new(key, b"hybridgate user_id_key fingerprint", hashlib.sha256).hexdigest()[:12]
 
     @field_validator("user_id_key", mode="before")
     @classmethod

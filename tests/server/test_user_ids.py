@@ -11,7 +11,9 @@ import hashlib
 import hmac
 import logging
 
+import httpx
 import openai
+import orjson
 import pytest
 
 from ..conftest import APP_KEY
@@ -188,15 +190,23 @@ def test_the_ledger_notes_what_was_done_and_still_verifies(tmp_path, vendors, ga
     cfg = make_config(tmp_path, vendors, key=key)
     srv = gateway_server(cfg)
     c = client(srv)
-    ask(c, "gpt", user=EMAIL)
+    first = c.chat.completions.with_raw_response.create(model="gpt", messages=MESSAGES, user=EMAIL)
     ask(c, "gpt")
     list(ask(c, "gpt", stream=True, metadata={"customer": "Jane Doe"}))
+    health = httpx.get(srv.url + "/healthz").json()
     srv.stop()  # closes the ledger
     from hybridgate.config import parse_config
     from hybridgate.ledger import ledger_url, open_ledger_core
 
+    version = parse_config(cfg).version_hash  # covers the key's fingerprint, never the key
+    assert first.headers["x-hybridgate-route"] == f"gpt@{version}" and health["policy_version"] == version
     core = open_ledger_core(ledger_url(parse_config(cfg)))
     records = list(core.iter_records())
+    assert {r.policy_version for r in records} == {version}
+    # the key is in no record, nothing the gateway stored, and nothing a partner received
+    assert all(KEY not in orjson.dumps(r.hashed_fields()).decode() for r in records)
+    assert all(KEY.encode() not in f.read_bytes() for f in tmp_path.rglob("*") if f.is_file())
+    assert all(KEY not in q["raw"] for q in vendors["openai"].requests)
     done = "hashed" if key else "dropped"
     assert [r.extra.get("user_ids") for r in records] == [
         {"user": done, "messages.name": done}, {"messages.name": done},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +105,22 @@ def test_cli_bad_config_exits_2_naming_file_and_field(tmp_path):
     r = subprocess.run([sys.executable, "-m", "hybridgate", "serve", "--config", str(tmp_path / "missing.yaml")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "missing.yaml" in r.stderr
+
+
+def test_cli_config_check_policy_version_follows_the_user_id_key_and_never_prints_it(tmp_path):
+    p = write(tmp_path, 'data_control: {user_id_key: "${HYBRIDGATE_USER_ID_KEY:-}"}\n')
+
+    def check(key: str | None) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "HYBRIDGATE_USER_ID_KEY"}
+        if key is not None:
+            env["HYBRIDGATE_USER_ID_KEY"] = key
+        r = subprocess.run([sys.executable, "-m", "hybridgate", "config", "check", "--config", str(p)],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 0, r.stderr
+        assert key is None or key not in r.stdout + r.stderr
+        return re.fullmatch(r"ok .*, policy version ([0-9a-f]{12})", r.stdout.strip()).group(1)
+
+    key, rotated = "cli-test-user-id-key-0123456789", "cli-test-user-id-key-rotated-987"
+    first, restarted, other, none = check(key), check(key), check(rotated), check(None)
+    assert first == restarted != other  # stable across processes; a rotation shows
+    assert none not in (first, other)

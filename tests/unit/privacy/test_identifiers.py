@@ -125,6 +125,27 @@ def test_config_key_empty_means_none_short_is_refused_and_never_printed():
     assert "x" * 20 not in repr(dc(user_id_key="${K}"))
 
 
+def test_the_policy_version_follows_the_user_id_key_by_its_fingerprint_never_the_key():
+    other = "rotated-unit-test-user-id-key-987"
+
+    def cfg(key: str | None = None):
+        return parse_config({"data_control": {} if key is None else {"user_id_key": key}},
+                            environ={"K": KEY, "K2": other})
+
+    none, empty, a, a_again, b = cfg(), cfg("${UNSET_VAR:-}"), cfg(KEY), cfg("${K}"), cfg("${K2}")
+    assert a.version_hash == a_again.version_hash  # the same key: the same version (it is deterministic)
+    assert a.version_hash != b.version_hash  # a rotated key: another version, as partners see other ids
+    assert none.version_hash == empty.version_hash not in (a.version_hash, b.version_hash)
+    # the fingerprint: 12 hex digits of an HMAC under the key, neither the key nor a plain hash of it
+    fp = a.data_control.user_id_key_fingerprint
+    assert fp == hmac.new(KEY.encode(), b"hybridgate user_id_key fingerprint", hashlib.sha256).hexdigest()[:12]
+    assert fp != b.data_control.user_id_key_fingerprint and none.data_control.user_id_key_fingerprint is None
+    assert fp not in hashlib.sha256(KEY.encode()).hexdigest()
+    for c, key in ((a, KEY), (b, other)):
+        for text in (c.version_hash, repr(c), str(c), c.model_dump_json(), repr(c.data_control)):
+            assert key not in text
+
+
 def test_the_embedded_default_takes_the_key_from_the_environment():
     assert default_config({}).data_control.user_id_key is None
     cfg = default_config({"HYBRIDGATE_USER_ID_KEY": KEY})
