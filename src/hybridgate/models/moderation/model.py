@@ -204,10 +204,17 @@ class ModerationModel:
         with np.load(path / "static.npz", allow_pickle=False) as z:
             table, scale = z["table"], z["scale"]
         static_vocab = json.loads((path / "static_vocab.json").read_text(encoding="utf-8"))
+        # the window heads and the toxicity head (which reads sentences) as separate products
+        sem_heads = list(meta["semantic"]["heads"])
+        tox = sem_heads.index(TOXICITY_HEAD)
+        window_rows = [j for j in range(len(sem_heads)) if j != tox]
+        sem_coef, sem_intercept = arrays["sem_coef"].astype(np.float64), arrays["sem_intercept"].astype(np.float64)
         semantic = {"embedder": StaticEmbedder(static_vocab, table, scale),
-                    "coef": np.ascontiguousarray(arrays["sem_coef"].astype(np.float64).T),
-                    "intercept": arrays["sem_intercept"].astype(np.float64),
-                    "heads": list(meta["semantic"]["heads"]),
+                    "coef": np.ascontiguousarray(sem_coef[window_rows].T),
+                    "intercept": sem_intercept[window_rows],
+                    "heads": [sem_heads[j] for j in window_rows],
+                    "tox_coef": np.ascontiguousarray(sem_coef[tox]),
+                    "tox_intercept": float(sem_intercept[tox]),
                     "mask": IdentityMask(),
                     "window_chars": int(meta["semantic"].get("window_chars", 500))}
         return {
@@ -243,8 +250,6 @@ class ModerationModel:
         ``"english"``, how English each text looks (the semantic view's weight)."""
         sem = st["semantic"]
 
-        tox = sem["heads"].index(TOXICITY_HEAD)
-
         def heads(windows: list[str]) -> np.ndarray:
             # float64: a float32 product would depend (in the last bits) on how many texts share the batch
             emb = sem["embedder"].embed(windows).astype(np.float64)
@@ -252,7 +257,7 @@ class ModerationModel:
 
         def toxicity(pieces: list[str]) -> np.ndarray:
             emb = sem["embedder"].embed([sem["mask"](p) for p in pieces]).astype(np.float64)
-            return _sigmoid(emb @ sem["coef"][:, tox] + sem["intercept"][tox])
+            return _sigmoid(emb @ sem["tox_coef"] + sem["tox_intercept"])
 
         probs = _window_max(normalized_texts, sem["window_chars"], heads)
         out = {h: probs[:, j] for j, h in enumerate(sem["heads"])}
